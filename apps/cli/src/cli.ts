@@ -1,0 +1,19 @@
+/**
+ * The command tree of `ds`. Each subcommand lives in its own file under `commands/`.
+ */
+import { createRequire } from "node:module"
+import { Command } from "effect/cli"
+import { bench } from "./commands/bench.ts"
+
+export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string }).version
+
+export const ds = Command.make("ds").pipe(
+  Command.withDescription(
+    "DeepSeek-V3.2 and DeepSeekMath-V2 methods on Node.js: sparse attention kernels, the MoE transformer, GRPO.",
+  ),
+  Command.withExamples([
+    { command: "ds bench", description: "Measure the tensor kernels on this machine" },
+    { command: "ds bench --backend cpu --quick", description: "A short run on the stock pure-JS backend" },
+  ]),
+  Command.withSubcommands([bench]),
+)

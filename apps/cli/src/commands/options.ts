@@ -1,0 +1,13 @@
+/**
+ * Flags shared by the commands that compute.
+ */
+import { backendChoices } from "@ds/core"
+import { Config, Schema } from "effect"
+import { Flag } from "effect/cli"
+
+/** `--backend auto|tensorflow|wasm|cpu`, falling back to DS_BACKEND, then auto. */
+export const backendFlag = Flag.Literals("backend", backendChoices).pipe(
+  Flag.withDescription("Tensor backend: auto (tensorflow when installed, else wasm), tensorflow, wasm or cpu"),
+  Flag.withFallbackConfig(Config.schema(Schema.Literals(backendChoices), "DS_BACKEND")),
+  Flag.withDefault("auto" as const),
+)

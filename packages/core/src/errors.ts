@@ -28,14 +28,11 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
 }
 
 /** The requested compute backend cannot be used here; `hint` says how to make it available. */
-export class BackendUnavailableError extends Schema.TaggedError<BackendUnavailableError>()(
-  "BackendUnavailableError",
-  {
-    backend: Schema.String,
-    reason: Schema.String,
-    hint: Schema.String,
-  },
-) {
+export class BackendUnavailableError extends Schema.TaggedError<BackendUnavailableError>()("BackendUnavailableError", {
+  backend: Schema.String,
+  reason: Schema.String,
+  hint: Schema.String,
+}) {
   override get message(): string {
     return `backend "${this.backend}" is unavailable: ${this.reason}\n${this.hint}`
   }
@@ -62,7 +59,9 @@ export class CheckpointError extends Schema.TaggedError<CheckpointError>()("Chec
 }) {
   override get message(): string {
     const list = (label: string, xs: ReadonlyArray<string> | undefined) =>
-      xs !== undefined && xs.length > 0 ? `\n  ${label}: ${xs.slice(0, 20).join(", ")}${xs.length > 20 ? ` … (${xs.length})` : ""}` : ""
+      xs !== undefined && xs.length > 0
+        ? `\n  ${label}: ${xs.slice(0, 20).join(", ")}${xs.length > 20 ? ` … (${xs.length})` : ""}`
+        : ""
     return `${this.path}: ${this.reason}${list("missing", this.missing)}${list("unexpected", this.unexpected)}${list("mis-shaped", this.misshaped)}`
   }
 }

@@ -1,6 +1,6 @@
-export * from "./errors.ts"
 export * from "./backend/backend.ts"
 export * from "./backend/layer.ts"
+export * from "./errors.ts"
 export type { FastKernelReport } from "./kernels/index.ts"
+export { formatDuration, renderBar } from "./progress/bar.ts"
 export * from "./progress/progress.ts"
-export { renderBar, formatDuration } from "./progress/bar.ts"

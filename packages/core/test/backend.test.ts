@@ -7,7 +7,9 @@ import { Backend, BackendUnavailableError, describeBackend, initBackend } from "
 // libtensorflow), so these tests see it absent, as CI does; the wasm and cpu backends are real.
 
 const withEnv = <A, E>(env: Record<string, string>, effect: Effect.Effect<A, E, Backend>) =>
-  effect.pipe(Effect.provide(Backend.layer.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord(env))))))
+  effect.pipe(
+    Effect.provide(Backend.layer.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord(env))))),
+  )
 const runWithEnv = <A, E>(env: Record<string, string>, effect: Effect.Effect<A, E, Backend>) =>
   Effect.runPromise(withEnv(env, effect))
 

@@ -59,7 +59,8 @@ const loadTensorflow = async (): Promise<string> => {
   throw new BackendUnavailableError({ backend: "tensorflow", reason: reasons.join("; "), hint: tensorflowHint })
 }
 
-const firstLine = (error: unknown): string => String(error instanceof Error ? error.message : error).split("\n")[0] ?? ""
+const firstLine = (error: unknown): string =>
+  String(error instanceof Error ? error.message : error).split("\n")[0] ?? ""
 
 let wasmModule: Promise<typeof import("@tensorflow/tfjs-backend-wasm")> | undefined
 const loadWasm = () => {
@@ -69,7 +70,12 @@ const loadWasm = () => {
 
 const start = async (name: BackendName): Promise<void> => {
   const ok = await tf.setBackend(name)
-  if (!ok) throw new BackendUnavailableError({ backend: name, reason: "tfjs could not initialise it", hint: "Try DS_BACKEND=cpu." })
+  if (!ok)
+    throw new BackendUnavailableError({
+      backend: name,
+      reason: "tfjs could not initialise it",
+      hint: "Try DS_BACKEND=cpu.",
+    })
   await tf.ready()
 }
 
@@ -77,12 +83,25 @@ const start = async (name: BackendName): Promise<void> => {
  * Starts the chosen backend and registers the fast kernels over it. Safe to call again (switches backend).
  * Throws BackendUnavailableError when `tensorflow` is asked for and cannot load.
  */
-export const initBackend = async (choice: BackendChoice = "auto", options: BackendOptions = {}): Promise<BackendInfo> => {
+export const initBackend = async (
+  choice: BackendChoice = "auto",
+  options: BackendOptions = {},
+): Promise<BackendInfo> => {
   if (choice === "tensorflow" || choice === "auto") {
     try {
       const provider = await loadTensorflow()
       await start("tensorflow")
-      return { name: "tensorflow", provider, threads: 0, simd: false, fastKernels: { kernels: [], native: false, nativeReason: "custom JS kernels do not exist on the tensorflow backend" } }
+      return {
+        name: "tensorflow",
+        provider,
+        threads: 0,
+        simd: false,
+        fastKernels: {
+          kernels: [],
+          native: false,
+          nativeReason: "custom JS kernels do not exist on the tensorflow backend",
+        },
+      }
     } catch (error) {
       if (choice === "tensorflow") throw error
     }
@@ -90,7 +109,8 @@ export const initBackend = async (choice: BackendChoice = "auto", options: Backe
   const name: "wasm" | "cpu" = choice === "cpu" ? "cpu" : "wasm"
   const wasm = name === "wasm" ? await loadWasm() : undefined
   await start(name)
-  const fastKernels = options.stockKernels === true ? (restoreStockKernels(name), noKernels) : registerFastKernels(name)
+  if (options.stockKernels === true) restoreStockKernels(name)
+  const fastKernels = options.stockKernels === true ? noKernels : registerFastKernels(name)
   return {
     name,
     provider: name === "wasm" ? "@tensorflow/tfjs-backend-wasm" : "@tensorflow/tfjs-backend-cpu",
@@ -105,8 +125,15 @@ const noKernels: FastKernelReport = { kernels: [], native: false, nativeReason: 
 /** One line for logs: `wasm (SIMD, 1 thread) + fast kernels [BatchMatMul, …] + native OpenBLAS`. */
 export const describeBackend = (info: BackendInfo): string => {
   const parts = [`${info.name} via ${info.provider}`]
-  if (info.name !== "tensorflow") parts.push(`${info.threads} thread${info.threads === 1 ? "" : "s"}${info.simd ? ", SIMD" : ""}`)
-  parts.push(info.fastKernels.kernels.length > 0 ? `fast kernels: ${info.fastKernels.kernels.join(", ")}` : "stock kernels")
-  parts.push(info.fastKernels.native ? "native OpenBLAS matmul" : `no native BLAS (${info.fastKernels.nativeReason ?? "not loaded"})`)
+  if (info.name !== "tensorflow")
+    parts.push(`${info.threads} thread${info.threads === 1 ? "" : "s"}${info.simd ? ", SIMD" : ""}`)
+  parts.push(
+    info.fastKernels.kernels.length > 0 ? `fast kernels: ${info.fastKernels.kernels.join(", ")}` : "stock kernels",
+  )
+  parts.push(
+    info.fastKernels.native
+      ? "native OpenBLAS matmul"
+      : `no native BLAS (${info.fastKernels.nativeReason ?? "not loaded"})`,
+  )
   return parts.join("; ")
 }

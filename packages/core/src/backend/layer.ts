@@ -27,7 +27,9 @@ export class Backend extends Context.Service<Backend, BackendInfo>()("@ds/core/B
   /** Starts the backend named by `DS_BACKEND` (auto | tensorflow | wasm | cpu; default auto). */
   static readonly layer = Layer.unwrap(
     Effect.gen(function* () {
-      const choice = yield* Config.schema(Schema.Literals(backendChoices), "DS_BACKEND").pipe(Config.withDefault("auto" as const))
+      const choice = yield* Config.schema(Schema.Literals(backendChoices), "DS_BACKEND").pipe(
+        Config.withDefault("auto" as const),
+      )
       return Backend.layerChoice(choice)
     }),
   )

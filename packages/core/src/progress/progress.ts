@@ -42,7 +42,11 @@ export class Progress extends Context.Service<
       const tty = stream.isTTY === true
       const minGap = tty ? intervalMs : 5000
       const draw = (update: ProgressUpdate, now: number, final: boolean) => {
-        const line = renderBar(update, (now - (started.get(update.task) ?? now)) / 1000, tty ? (stream.columns ?? 100) : 100)
+        const line = renderBar(
+          update,
+          (now - (started.get(update.task) ?? now)) / 1000,
+          tty ? (stream.columns ?? 100) : 100,
+        )
         stream.write(tty ? `\r\x1b[2K${line}${final ? "\n" : ""}` : `${line}\n`)
       }
       return {

@@ -3,7 +3,8 @@
  * The `ds` command. `pnpm ds <command>` from the workspace root runs this file from source; the published
  * package exposes the built `dist/main.js` as the `ds` bin.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import { ds, version } from "./cli.ts"

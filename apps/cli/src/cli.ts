@@ -3,6 +3,7 @@
  */
 import { createRequire } from "node:module"
 import { Command } from "effect/cli"
+import { bench } from "./commands/bench.ts"
 
 export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string }).version
 
@@ -12,7 +13,6 @@ export const ds = Command.make("ds").pipe(
   ),
   Command.withExamples([
     { command: "ds bench", description: "Measure the tensor kernels on this machine" },
-    { command: "ds bench --backend cpu --quick", description: "A short run on the stock pure-JS backend" },
   ]),
-  Command.withSubcommands([]),
+  Command.withSubcommands([bench]),
 )

@@ -1,7 +1,26 @@
 export * from "./backend/backend.ts"
 export * from "./backend/layer.ts"
 export * from "./errors.ts"
-export type { FastKernelReport } from "./kernels/index.ts"
+export {
+  type FastKernelOptions,
+  type FastKernelReport,
+  registerFastKernels,
+  registerMissingGradients,
+  restoreStockKernels,
+  stockKernel,
+  topKGradient,
+} from "./kernels/index.ts"
+export {
+  loadNative,
+  loadNativeAddon,
+  type NativeAddon,
+  type NativeBlas,
+  type NativeLoad,
+  nativeAddonPath,
+  setNativeThreads,
+} from "./native/addon.ts"
+export * from "./bench/timing.ts"
+export { type KernelBenchmarkResult, runKernelBenchmark } from "./bench/kernel-bench.ts"
 export { formatDuration, renderBar } from "./progress/bar.ts"
 export * from "./progress/progress.ts"
 export * from "./safetensors/index.ts"

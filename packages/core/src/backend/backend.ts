@@ -12,7 +12,13 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { BackendUnavailableError } from "../errors.ts"
-import { type FastKernelReport, registerFastKernels, restoreStockKernels } from "../kernels/index.ts"
+import {
+  type FastKernelOptions,
+  type FastKernelReport,
+  registerFastKernels,
+  registerMissingGradients,
+  restoreStockKernels,
+} from "../kernels/index.ts"
 
 export const backendChoices = ["auto", "tensorflow", "wasm", "cpu"] as const
 export type BackendChoice = (typeof backendChoices)[number]
@@ -31,7 +37,7 @@ export interface BackendInfo {
   readonly fastKernels: FastKernelReport
 }
 
-export interface BackendOptions {
+export interface BackendOptions extends FastKernelOptions {
   /** Leave the stock kernels in place (benchmarks and reference tests). Default false. */
   readonly stockKernels?: boolean
 }
@@ -77,6 +83,8 @@ const start = async (name: BackendName): Promise<void> => {
       hint: "Try DS_BACKEND=cpu.",
     })
   await tf.ready()
+  // The stock cpu backend prints a banner urging tfjs-node on first use; backend selection already handles that.
+  if (name === "cpu") Object.assign(tf.backend(), { firstUse: false })
 }
 
 /**
@@ -91,17 +99,9 @@ export const initBackend = async (
     try {
       const provider = await loadTensorflow()
       await start("tensorflow")
-      return {
-        name: "tensorflow",
-        provider,
-        threads: 0,
-        simd: false,
-        fastKernels: {
-          kernels: [],
-          native: false,
-          nativeReason: "custom JS kernels do not exist on the tensorflow backend",
-        },
-      }
+      const gradients = registerMissingGradients()
+      const fastKernels = { kernels: [], gradients, native: false, nativeReason: "JS kernels do not run on tensorflow" }
+      return { name: "tensorflow", provider, threads: 0, simd: false, fastKernels }
     } catch (error) {
       if (choice === "tensorflow") throw error
     }
@@ -110,12 +110,12 @@ export const initBackend = async (
   const wasm = name === "wasm" ? await loadWasm() : undefined
   await start(name)
   if (options.stockKernels === true) restoreStockKernels(name)
-  const fastKernels = options.stockKernels === true ? noKernels : registerFastKernels(name)
+  const fastKernels = options.stockKernels === true ? noKernels : registerFastKernels(name, options)
   return {
     name,
     provider: name === "wasm" ? "@tensorflow/tfjs-backend-wasm" : "@tensorflow/tfjs-backend-cpu",
     threads: wasm?.getThreadsCount() ?? 1,
-    simd: name === "wasm",
+    simd: name === "wasm" && (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) === true,
     fastKernels,
   }
 }

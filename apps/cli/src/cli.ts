@@ -11,8 +11,6 @@ export const ds = Command.make("ds").pipe(
   Command.withDescription(
     "DeepSeek-V3.2 and DeepSeekMath-V2 methods on Node.js: sparse attention kernels, the MoE transformer, GRPO.",
   ),
-  Command.withExamples([
-    { command: "ds bench", description: "Measure the tensor kernels on this machine" },
-  ]),
+  Command.withExamples([{ command: "ds bench", description: "Measure the tensor kernels on this machine" }]),
   Command.withSubcommands([bench]),
 )

@@ -1,5 +1,7 @@
 export * from "./backend/backend.ts"
 export * from "./backend/layer.ts"
+export { type KernelBenchmarkResult, runKernelBenchmark } from "./bench/kernel-bench.ts"
+export * from "./bench/timing.ts"
 export * from "./errors.ts"
 export {
   type FastKernelOptions,
@@ -10,6 +12,13 @@ export {
   stockKernel,
   topKGradient,
 } from "./kernels/index.ts"
+export * from "./metrics/events.ts"
+export * from "./metrics/line-chart.ts"
+export * from "./metrics/metrics-file.ts"
+export * from "./metrics/plot.ts"
+export * from "./metrics/service.ts"
+export * from "./metrics/smoothing.ts"
+export * from "./metrics/ticks.ts"
 export {
   loadNative,
   loadNativeAddon,
@@ -19,18 +28,9 @@ export {
   nativeAddonPath,
   setNativeThreads,
 } from "./native/addon.ts"
-export * from "./bench/timing.ts"
-export { type KernelBenchmarkResult, runKernelBenchmark } from "./bench/kernel-bench.ts"
 export { formatDuration, renderBar } from "./progress/bar.ts"
 export * from "./progress/progress.ts"
-export * from "./safetensors/index.ts"
 export * from "./rng/philox.ts"
 export * from "./rng/rng.ts"
 export * from "./rng/tensor.ts"
-export * from "./metrics/events.ts"
-export * from "./metrics/metrics-file.ts"
-export * from "./metrics/service.ts"
-export * from "./metrics/line-chart.ts"
-export * from "./metrics/plot.ts"
-export * from "./metrics/ticks.ts"
-export * from "./metrics/smoothing.ts"
+export * from "./safetensors/index.ts"

@@ -42,6 +42,9 @@ export const bench = Command.make(
   ),
   Command.withExamples([
     { command: "ds bench", description: "Run every case and write bench-results/core.json" },
-    { command: "DS_BLAS_THREADS=1 ds bench --out /tmp/bench", description: "One OpenBLAS thread, results in /tmp/bench" },
+    {
+      command: "DS_BLAS_THREADS=1 ds bench --out /tmp/bench",
+      description: "One OpenBLAS thread, results in /tmp/bench",
+    },
   ]),
 )

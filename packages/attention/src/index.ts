@@ -13,6 +13,19 @@ export {
   yarnEnabled,
   yarnMscale,
 } from "./config.ts"
+export { type DsaLayerOptions, type DsaLayerResult, dsaAttentionLayer } from "./fused/dsa-layer.ts"
+export {
+  createHostKvCache,
+  type HostKvCache,
+  hostIndexKeys,
+  hostKvRows,
+  type IndexKeyFormat,
+  packedKeyBytes,
+  writeHostKvCache,
+  writeHostKvCacheArrays,
+} from "./fused/host-kv-cache.ts"
+export { type NativeKernelsReport, nativeFusedKernels, registerNativeAttentionKernels } from "./fused/kernels.ts"
+export { type NativeAttentionKernels, nativeAttention, nativeAttentionReason } from "./fused/native.ts"
 export {
   type FusedAttentionKernels,
   fusedAttentionKernels,

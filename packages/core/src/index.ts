@@ -28,6 +28,7 @@ export {
   nativeAddonPath,
   setNativeThreads,
 } from "./native/addon.ts"
+export * from "./native/attention.ts"
 export { formatDuration, renderBar } from "./progress/bar.ts"
 export * from "./progress/progress.ts"
 export * from "./rng/philox.ts"

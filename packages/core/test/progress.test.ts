@@ -28,7 +28,7 @@ describe("progress bars", () => {
     expect(line).toContain("loss 1.23")
   })
 
-  it("the terminal layer writes a line per update on a non-TTY stream and a final line on finish", async () => {
+  it("the terminal layer writes at most a line per 5 s on a non-TTY stream, always the finished state, never twice", async () => {
     const stream = new PassThrough() as unknown as NodeJS.WriteStream
     const chunks: Array<string> = []
     ;(stream as unknown as PassThrough).on("data", (c: Buffer) => chunks.push(c.toString()))
@@ -38,11 +38,11 @@ describe("progress bars", () => {
         yield* progress.update({ task: "demo", done: 0, total: 2 })
         yield* progress.update({ task: "demo", done: 1, total: 2 }) // within 5 s of the first: not drawn
         yield* progress.update({ task: "demo", done: 2, total: 2 }) // finished: always drawn
-        yield* progress.finish("demo")
+        yield* progress.finish("demo") // the finished line was shown: not repeated
       }).pipe(Effect.provide(Progress.layerTerminal(stream))),
     )
     const text = chunks.join("")
-    expect(text.split("\n").filter(Boolean)).toHaveLength(3)
+    expect(text.split("\n").filter(Boolean)).toHaveLength(2)
     expect(text).toContain("2/2 it")
     expect(text).not.toContain("1/2 it")
   })

@@ -7,3 +7,4 @@
  * src/<file>.c (binding.gyp and the fallback build compile every .c file in src/) and add a DS_MODULE line here.
  */
 DS_MODULE(blas)
+DS_MODULE(attention)

@@ -39,9 +39,11 @@ export class Progress extends Context.Service<
       const started = new Map<string, number>()
       const lastDraw = new Map<string, number>()
       const last = new Map<string, ProgressUpdate>()
+      const drawn = new Map<string, ProgressUpdate>()
       const tty = stream.isTTY === true
       const minGap = tty ? intervalMs : 5000
       const draw = (update: ProgressUpdate, now: number, final: boolean) => {
+        drawn.set(update.task, update)
         const line = renderBar(
           update,
           (now - (started.get(update.task) ?? now)) / 1000,
@@ -63,10 +65,12 @@ export class Progress extends Context.Service<
         finish: (task) =>
           Effect.map(Clock.currentTimeMillis, (now) => {
             const update = last.get(task)
-            if (update !== undefined) draw(update, now, true)
+            // A TTY line is redrawn to end it; a log line already shown is not repeated.
+            if (update !== undefined && (tty || drawn.get(task) !== update)) draw(update, now, true)
             started.delete(task)
             last.delete(task)
             lastDraw.delete(task)
+            drawn.delete(task)
           }),
       }
     })

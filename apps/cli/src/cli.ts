@@ -4,6 +4,11 @@
 import { createRequire } from "node:module"
 import { Command } from "effect/cli"
 import { bench } from "./commands/bench.ts"
+import { demo } from "./commands/demo.ts"
+import { forward } from "./commands/forward.ts"
+import { generate } from "./commands/generate.ts"
+import { grpo } from "./commands/grpo.ts"
+import { train } from "./commands/train.ts"
 
 export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string }).version
 
@@ -12,5 +17,5 @@ export const ds = Command.make("ds").pipe(
     "DeepSeek-V3.2 and DeepSeekMath-V2 methods on Node.js: sparse attention kernels, the MoE transformer, GRPO.",
   ),
   Command.withExamples([{ command: "ds bench", description: "Measure the tensor kernels on this machine" }]),
-  Command.withSubcommands([bench]),
+  Command.withSubcommands([demo, train, generate, grpo, forward, bench]),
 )

@@ -20,6 +20,13 @@ import { nativeAttention, nativeAttentionReason } from "../src/index.ts"
 import { config671B, headDivisorFor, phaseSizes } from "./setup.ts"
 import { type PhaseBench, phaseBench } from "./steps.ts"
 
+/**
+ * OpenBLAS's idle worker threads spin for 2^28 cycles (~0.1 s) after every call by default, holding a core that the
+ * attention kernels' own second thread then waits for (measured: the indexer right after an sgemm ran at half
+ * speed). 2^4 cycles makes them sleep at once. OpenBLAS reads this when the addon loads, which is lazy: set it first.
+ */
+process.env.OPENBLAS_THREAD_TIMEOUT ??= "4"
+
 const positions = (process.env.ATTENTION_BENCH_POSITIONS ?? "1024,4096,16384,32768,65536,131072")
   .split(",")
   .map((p) => Number.parseInt(p, 10))
@@ -102,7 +109,9 @@ const blas = native.blasInfo()
 console.log(
   `attention bench: one 671B layer, batch 1, fp32, OpenBLAS ${blas.corename} × ${blas.threads} threads, load average ${loadAtStart.toFixed(2)} on ${cpus().length} CPUs`,
 )
-console.log(`8-bit indexer path: ${native.attentionInfo().int8Indexer}; positions ${positions.join(", ")}`)
+console.log(
+  `8-bit indexer path: ${native.attentionInfo().int8Indexer}; OPENBLAS_THREAD_TIMEOUT=${process.env.OPENBLAS_THREAD_TIMEOUT}; positions ${positions.join(", ")}`,
+)
 console.log(
   prefillDivisor === 1
     ? "prefill at full heads"
@@ -194,6 +203,7 @@ const record = {
         : `the up-projected MHA cache (k_nope + v for every head) at ${maxKeys} keys exceeds a quarter of the ${(totalmem() / 2 ** 30).toFixed(0)} GiB of memory; heads and index heads divided by the same factor keep every cost ratio`,
     timed,
     blas: `${blas.config} (${blas.corename}), ${blas.threads} threads`,
+    openblas_thread_timeout: `2^${process.env.OPENBLAS_THREAD_TIMEOUT} cycles (OPENBLAS_THREAD_TIMEOUT)`,
     int8_indexer_path: native.attentionInfo().int8Indexer,
     cpu: `${cpus()[0]?.model ?? "unknown"} × ${cpus().length}`,
     load_average_1min: { start: loadAtStart, end: loadavg()[0] ?? 0 },

@@ -1,0 +1,91 @@
+/**
+ * `ds train`: supervised training (SFT) of a DeepSeek-V3.2 model on the built-in addition task or on a text/chat
+ * JSONL file, with AdamW, warm-up + cosine schedule, clipping, checkpoints and resume, metrics.jsonl and SVG curves.
+ */
+import { type TrainEvent, trainProgram } from "@ds/model"
+import { Console, Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { backendFlag } from "./options.ts"
+import { computeLayer, progressCallback } from "./run-compute.ts"
+
+const optional = <A>(option: Option.Option<A>): A | undefined => Option.getOrUndefined(option)
+
+export const train = Command.make(
+  "train",
+  {
+    out: Flag.Directory("out").pipe(
+      Flag.withDescription("Run folder (checkpoint, metrics.jsonl, plots)"),
+      Flag.withDefault("runs/sft"),
+    ),
+    data: Flag.String("data").pipe(
+      Flag.withDescription('"addition" (built-in task) or a JSONL file of {"text"} or {"messages"} records'),
+      Flag.withDefault("addition"),
+    ),
+    digits: Flag.Int("digits").pipe(
+      Flag.withDescription("Digits per operand of the addition task"),
+      Flag.withDefault(3),
+    ),
+    preset: Flag.Literals("preset", ["tiny", "small"]).pipe(
+      Flag.withDescription("Size of a fresh model"),
+      Flag.withDefault("tiny" as const),
+    ),
+    init: Flag.Directory("init", { mustExist: true }).pipe(
+      Flag.withDescription("Start from this checkpoint instead of a fresh model"),
+      Flag.optional,
+    ),
+    steps: Flag.Int("steps").pipe(Flag.withDescription("Optimizer steps"), Flag.withDefault(600)),
+    batchSize: Flag.Int("batch-size").pipe(Flag.withDescription("Sequences per step"), Flag.optional),
+    learningRate: Flag.Finite("lr").pipe(Flag.withDescription("Peak learning rate"), Flag.optional),
+    seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of every random choice"), Flag.withDefault(0)),
+    resume: Flag.Boolean("resume").pipe(
+      Flag.withDescription("Continue from the run folder's last checkpoint"),
+      Flag.withDefault(false),
+    ),
+    backend: backendFlag,
+  },
+  (options) =>
+    Effect.gen(function* () {
+      const bar = yield* progressCallback
+      const onEvent = (event: TrainEvent) => {
+        if (event.type === "step")
+          bar.update({
+            task: "train",
+            done: event.step,
+            total: event.totalSteps,
+            unit: "step",
+            info: { loss: event.loss, "tok/s": Math.round(event.tokensPerSecond) },
+          })
+        if (event.type === "done") bar.finish("train")
+      }
+      const batchSize = optional(options.batchSize)
+      const learningRate = optional(options.learningRate)
+      const init = optional(options.init)
+      const summary = yield* trainProgram({
+        out: options.out,
+        data: options.data,
+        digits: options.digits,
+        preset: options.preset,
+        steps: options.steps,
+        seed: options.seed,
+        resume: options.resume,
+        onEvent,
+        ...(batchSize === undefined ? {} : { batchSize }),
+        ...(learningRate === undefined ? {} : { learningRate }),
+        ...(init === undefined ? {} : { init }),
+      })
+      const evaluation =
+        summary.evaluation === undefined ? "" : `, ${summary.evaluation.metric} ${summary.evaluation.value.toFixed(3)}`
+      yield* Console.log(`trained ${summary.steps} steps: loss ${summary.finalLoss.toFixed(4)}${evaluation}`)
+      yield* Console.log(`checkpoint: ${summary.checkpoint}`)
+    }).pipe(Effect.provide(computeLayer(options.backend))),
+).pipe(
+  Command.withDescription("Train a DeepSeek-V3.2 model (SFT) on the built-in addition task or a text/chat JSONL file"),
+  Command.withExamples([
+    {
+      command: "ds train --out runs/add --steps 600",
+      description: "A tiny model learns 3-digit addition (a few minutes)",
+    },
+    { command: "ds train --out runs/add --steps 900 --resume", description: "Continue a killed or finished run" },
+    { command: "ds train --data chats.jsonl --preset small --out runs/chat", description: "SFT on your own chat data" },
+  ]),
+)

@@ -12,6 +12,7 @@ export {
   stockKernel,
   topKGradient,
 } from "./kernels/index.ts"
+export { writeFileAtomicSync } from "./metrics/atomic-write.ts"
 export * from "./metrics/events.ts"
 export * from "./metrics/line-chart.ts"
 export * from "./metrics/metrics-file.ts"

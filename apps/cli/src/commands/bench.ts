@@ -3,17 +3,11 @@
  * default configuration (wasm + fast kernels + native OpenBLAS), the fast kernels without native, stock wasm and
  * stock cpu, and writes the figures to `<out>/core.json`.
  */
-import { mkdirSync, renameSync, writeFileSync } from "node:fs"
+import { mkdirSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { describeBackend, initBackend, runKernelBenchmark } from "@ds/core"
+import { describeBackend, initBackend, runKernelBenchmark, writeFileAtomicSync } from "@ds/core"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-
-const writeJsonAtomic = (path: string, value: unknown) => {
-  const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`)
-  renameSync(tmp, path)
-}
 
 export const bench = Command.make(
   "bench",
@@ -32,7 +26,7 @@ export const bench = Command.make(
       const path = join(dir, "core.json")
       yield* Effect.sync(() => {
         mkdirSync(dir, { recursive: true })
-        writeJsonAtomic(path, record)
+        writeFileAtomicSync(path, `${JSON.stringify(record, null, 2)}\n`)
       })
       yield* Console.log(`\nwrote ${path}`)
     }),

@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { InputError } from "@ds/core"
+import { InputError, writeFileAtomicSync } from "@ds/core"
 import { Effect, Schema } from "effect"
 import { RunFileError } from "../errors.ts"
 
@@ -30,15 +30,7 @@ export const writeJsonlAtomic = <A>(file: string, schema: JsonSchema<A>, records
 /** Writes `text` to `file` through a temp file and a rename, creating the folder. Synchronous. */
 export const writeFileAtomic = (file: string, text: string): void => {
   fs.mkdirSync(path.dirname(file), { recursive: true })
-  const temp = `${file}.tmp-${process.pid}`
-  const fd = fs.openSync(temp, "w")
-  try {
-    fs.writeSync(fd, text)
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-  fs.renameSync(temp, file)
+  writeFileAtomicSync(file, text)
 }
 
 /** Appends these records as complete lines (one write + fsync). */

@@ -119,7 +119,7 @@ export {
   tokenizerFromJson,
   trainTokenizer,
 } from "./tokenizer/tokenizer.ts"
-export { type SupervisedExample, splitMicroBatches, toTokenBatch } from "./training/batches.ts"
+export { type SupervisedExample, splitMicroBatches, toPackedTokenBatch, toTokenBatch } from "./training/batches.ts"
 export {
   additionSource,
   type ExampleSource,

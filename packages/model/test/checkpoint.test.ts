@@ -139,4 +139,21 @@ describe("checkpoints", () => {
     await Effect.runPromise(saveCheckpoint(dir, model))
     expect(readdirSync(dir).sort()).toEqual(["config.json", "model.safetensors"])
   })
+
+  it("block-scaled (FP8-style) weights are multiplied by their weight_scale_inv blocks on load", async () => {
+    const dir = join(root, "scaled")
+    await Effect.runPromise(saveCheckpoint(dir, model))
+    const tensors = new Map<string, tf.Tensor>([...model.params].map(([n, p]) => [n, p as tf.Tensor]))
+    const scale = tf.tensor2d([[2]])
+    tensors.set("layers.0.ffn.w1.weight_scale_inv", scale)
+    await writeSafetensors(join(dir, "model.safetensors"), tensors)
+    const loaded = await Effect.runPromise(loadCheckpoint(dir))
+    const original = model.params.get("layers.0.ffn.w1.weight")?.dataSync() as Float32Array
+    const got = loaded.params.get("layers.0.ffn.w1.weight")?.dataSync() as Float32Array
+    got.forEach((v, i) => {
+      expect(v).toBeCloseTo(2 * (original[i] as number), 6)
+    })
+    disposeParameters(loaded.params)
+    scale.dispose()
+  })
 })

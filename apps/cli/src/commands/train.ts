@@ -33,7 +33,7 @@ export const train = Command.make(
       Flag.withDescription("Start from this checkpoint instead of a fresh model"),
       Flag.optional,
     ),
-    steps: Flag.Int("steps").pipe(Flag.withDescription("Optimizer steps"), Flag.withDefault(600)),
+    steps: Flag.Int("steps").pipe(Flag.withDescription("Optimizer steps"), Flag.withDefault(800)),
     batchSize: Flag.Int("batch-size").pipe(Flag.withDescription("Sequences per step"), Flag.optional),
     learningRate: Flag.Finite("lr").pipe(Flag.withDescription("Peak learning rate"), Flag.optional),
     seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of every random choice"), Flag.withDefault(0)),
@@ -82,7 +82,7 @@ export const train = Command.make(
   Command.withDescription("Train a DeepSeek-V3.2 model (SFT) on the built-in addition task or a text/chat JSONL file"),
   Command.withExamples([
     {
-      command: "ds train --out runs/add --steps 600",
+      command: "ds train --out runs/add --steps 800",
       description: "A tiny model learns 3-digit addition (a few minutes)",
     },
     { command: "ds train --out runs/add --steps 900 --resume", description: "Continue a killed or finished run" },

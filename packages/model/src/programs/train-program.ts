@@ -17,7 +17,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import {
   type CheckpointError,
-  type ConfigError,
+  ConfigError,
   InputError,
   Metrics,
   plotMetrics,
@@ -37,7 +37,7 @@ import { type PresetName, presets } from "../presets.ts"
 import { learningRateAt } from "../schedule.ts"
 import { additionSequenceLength } from "../tasks/addition.ts"
 import { byteTokenizer, type TextTokenizer, trainTokenizer } from "../tokenizer/tokenizer.ts"
-import { splitMicroBatches, toTokenBatch } from "../training/batches.ts"
+import { splitMicroBatches, toPackedTokenBatch, toTokenBatch } from "../training/batches.ts"
 import { additionSource, type ExampleSource, readJsonl, textSource } from "../training/data.ts"
 import { languageModelLoss } from "../training/loss.ts"
 import { trainStep } from "../training/train-step.ts"
@@ -58,15 +58,17 @@ export interface TrainOptions {
   readonly modelOverrides?: Partial<ModelConfig>
   /** Train a byte-level BPE of this size on the JSONL data (fresh models only); default: plain bytes. */
   readonly tokenizerVocabSize?: number
-  /** Optimizer steps (total, counting from step 0 of the run). */
-  readonly steps: number
-  /** Sequences per optimizer step. Default 64. */
+  /** Optimizer steps (total, counting from step 0 of the run). Default 800 (addition), 1000 (JSONL). */
+  readonly steps?: number
+  /** Sequences per optimizer step. Default 32. */
   readonly batchSize?: number
   /** Micro-batches per step (gradient accumulation). Default 1. */
   readonly gradAccumulation?: number
+  /** Lay several examples end to end in each row (TRL `packing`; JSONL data). Default false. */
+  readonly packing?: boolean
   /** Longest sequence in tokens (JSONL data); default the model's max_seq_len. */
   readonly maxLength?: number
-  /** Peak learning rate. Default 3e-3. */
+  /** Peak learning rate. Default 1e-2 (addition), 3e-3 (JSONL). */
   readonly learningRate?: number
   /** Final learning rate of the cosine decay. Default learningRate / 10. */
   readonly minLearningRate?: number
@@ -172,7 +174,7 @@ const freshRun = (options: TrainOptions, corpus: ReadonlyArray<string>) =>
           ...options.modelOverrides,
           vocab_size: tokenizer.vocabSize,
         }),
-      catch: (e) => e as ConfigError,
+      catch: (e) => (e instanceof ConfigError ? e : new ConfigError({ field: "(root)", reason: String(e) })),
     })
     const model = { config, params: initParameters(config, options.seed ?? 0) }
     return {
@@ -325,9 +327,9 @@ const trainLoop = (
         : Math.min(options.maxLength ?? config.max_seq_len, config.max_seq_len)
     const source =
       task === "addition" ? additionSource(run.tokenizer, digits, rng) : textSource(run.tokenizer, texts, rng)
-    const batchSize = options.batchSize ?? 64
-    const steps = options.steps
-    const peak = options.learningRate ?? 3e-3
+    const batchSize = options.batchSize ?? 32
+    const steps = options.steps ?? (task === "addition" ? 800 : 1000)
+    const peak = options.learningRate ?? (task === "addition" ? 1e-2 : 3e-3)
     const schedule = {
       peak,
       floor: options.minLearningRate ?? peak / 10,
@@ -361,8 +363,9 @@ const trainLoop = (
     for (let step = run.startStep; step < steps; step++) {
       const started = yield* Clock.currentTimeMillis
       const examples = source.batch(step, batchSize)
+      const pack = options.packing === true && task === "text"
       const microBatches = splitMicroBatches(examples, options.gradAccumulation ?? 1).map((part) =>
-        toTokenBatch(part, maxLength),
+        pack ? toPackedTokenBatch(part, maxLength) : toTokenBatch(part, maxLength),
       )
       const learningRate = learningRateAt(step, schedule)
       const result = yield* Effect.try({

@@ -43,16 +43,16 @@ export const splitMicroBatches = <T>(examples: ReadonlyArray<T>, parts: number):
 
 /**
  * Packing (TRL `packing=True`): examples are laid end to end in rows of `length` + 1 tokens, each keeping its own
- * targets (completion only); an example that does not fit starts the next row. Rows = ⌈examples / fit⌉. Every
- * example must fit in one row. Positions after the last example of a row are padding (target −1).
+ * targets (completion only); an example that does not fit starts the next row, and one longer than a row is cut
+ * to it (completion first). Positions after the last example of a row are padding (target −1).
  */
 export const toPackedTokenBatch = (examples: ReadonlyArray<SupervisedExample>, length: number): TokenBatch => {
   const rows: Array<Array<SupervisedExample>> = [[]]
   let used = 0
-  for (const example of examples) {
+  for (const whole of examples) {
+    const prompt = whole.prompt.slice(0, length + 1)
+    const example = { prompt, completion: whole.completion.slice(0, length + 1 - prompt.length) }
     const size = example.prompt.length + example.completion.length
-    if (size > length + 1)
-      throw new InputError({ source: "packing", reason: `an example of ${size} tokens does not fit in ${length + 1}` })
     if (used + size > length + 1) {
       rows.push([])
       used = 0

@@ -1,12 +1,13 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { readSafetensors, type TensorData } from "@ds/core"
+import { goldenDir, goldenFile } from "@ds/tooling/fixtures"
 import { describe, expect, it } from "vitest"
 import { runDs } from "./run-ds.ts"
 
 // `ds forward` end to end, as a user runs it, against the outputs of DeepSeek's own reference model.
-const golden = resolve(import.meta.dirname, "..", "..", "..", "..", "shared", "golden", "base")
+const golden = goldenDir
 
 const maxRelativeExcess = (actual: TensorData, expected: TensorData, atol: number, rtol: number): number => {
   let worst = 0
@@ -26,16 +27,13 @@ describe("ds forward", () => {
       "--checkpoint",
       golden,
       "--inputs",
-      join(golden, "inputs.json"),
+      goldenFile("inputs.json"),
       "--out",
       out,
     ])
     expect(stderr).not.toMatch(/Error/)
     expect(code).toBe(0)
-    const [ours, theirs] = await Promise.all([
-      readSafetensors(out),
-      readSafetensors(join(golden, "golden.safetensors")),
-    ])
+    const [ours, theirs] = await Promise.all([readSafetensors(out), readSafetensors(goldenFile("golden.safetensors"))])
     const wanted = [...theirs.keys()].filter((name) =>
       /\.(logits|indexer\.attend_mask|gate\.dense_weights)$/.test(name),
     )

@@ -5,9 +5,8 @@
  * (MHA path) and the six one-token decodes (absorbed MQA path with the sparse gather), the KV cache carried over.
  */
 import { existsSync, readFileSync } from "node:fs"
-import { dirname, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
 import { initBackend, readSafetensors, type TensorData, toTensor } from "@ds/core"
+import { goldenFile } from "@ds/tooling/fixtures"
 import * as tf from "@tensorflow/tfjs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
@@ -23,7 +22,7 @@ import {
 } from "../src/index.ts"
 import { allCloseExcess, indexSets } from "./helpers.ts"
 
-const goldenDir = resolve(dirname(fileURLToPath(import.meta.url)), "../../../../shared/golden/base")
+// The repository's golden fixture (tooling/fixtures/golden/base); a missing file fails with its name.
 
 interface GoldenCall {
   readonly name: string
@@ -46,10 +45,10 @@ const tensor = (map: Map<string, TensorData>, name: string): tf.Tensor => {
 
 beforeAll(async () => {
   await initBackend("wasm")
-  config = JSON.parse(readFileSync(resolve(goldenDir, "config.json"), "utf8"))
-  calls = JSON.parse(readFileSync(resolve(goldenDir, "inputs.json"), "utf8")).calls
-  params = await readSafetensors(resolve(goldenDir, "model.safetensors"))
-  golden = await readSafetensors(resolve(goldenDir, "golden.safetensors"))
+  config = JSON.parse(readFileSync(goldenFile("config.json"), "utf8"))
+  calls = JSON.parse(readFileSync(goldenFile("inputs.json"), "utf8")).calls
+  params = await readSafetensors(goldenFile("model.safetensors"))
+  golden = await readSafetensors(goldenFile("golden.safetensors"))
 })
 
 afterAll(() => {
@@ -57,8 +56,8 @@ afterAll(() => {
 })
 
 describe("golden parity with the reference model.py (golden/base)", () => {
-  it("finds the golden data beside the clone", () => {
-    expect(existsSync(resolve(goldenDir, "golden.safetensors"))).toBe(true)
+  it("finds the golden fixture inside the repository", () => {
+    expect(existsSync(goldenFile("golden.safetensors"))).toBe(true)
   })
 
   it("RoPE cos/sin equal the reference freqs_cis for positions 0..37", () => {

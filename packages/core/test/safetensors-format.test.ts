@@ -3,8 +3,8 @@
  * the dtype codecs against known bit patterns, and every golden reference file read.
  */
 import { readdir, readFile } from "node:fs/promises"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { join } from "node:path"
+import { goldenDir, goldenFile } from "@ds/tooling/fixtures"
 import * as tf from "@tensorflow/tfjs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { initBackend } from "../src/backend/backend.ts"
@@ -15,7 +15,7 @@ import { toTensor } from "../src/safetensors/tensor.ts"
 import { writeSafetensors } from "../src/safetensors/write.ts"
 import { f32, fileBytes, i32, i64, tempFolder, u8, u16, writeBytes } from "./fixtures/safetensors/bytes.ts"
 
-const golden = join(dirname(fileURLToPath(import.meta.url)), "../../../../shared/golden/base")
+const golden = goldenDir
 const origin = { file: "test", tensor: "t" }
 
 let folder: Awaited<ReturnType<typeof tempFolder>>
@@ -183,7 +183,7 @@ describe("dtype codecs", () => {
 })
 
 describe("golden reference files", () => {
-  it("every safetensors file under shared/golden reads in full", async () => {
+  it("every safetensors file under tooling/fixtures/golden reads in full", async () => {
     const files = (await readdir(join(golden, ".."), { recursive: true }))
       .filter((name) => name.endsWith(".safetensors"))
       .map((name) => join(golden, "..", name))
@@ -196,7 +196,7 @@ describe("golden reference files", () => {
   })
 
   it("model.safetensors holds the 106 F32 parameters with the shapes the README lists", async () => {
-    const tensors = await readSafetensors(join(golden, "model.safetensors"))
+    const tensors = await readSafetensors(goldenFile("model.safetensors"))
     expect(tensors.size).toBe(106)
     expect(new Set([...tensors.values()].map((t) => t.dtype))).toEqual(new Set(["F32"]))
     expect(tensors.get("embed.weight")?.shape).toEqual([512, 64])
@@ -206,14 +206,14 @@ describe("golden reference files", () => {
   })
 
   it("golden.safetensors matches golden.json: decode0 logits bit for bit and the prefill expert choice", async () => {
-    const json = JSON.parse(await readFile(join(golden, "golden.json"), "utf8")) as {
+    const json = JSON.parse(await readFile(goldenFile("golden.json"), "utf8")) as {
       calls: Array<{
         name: string
         logits: Array<Array<number>>
         layers: Array<{ layer: number; gate_indices?: Array<Array<number>> }>
       }>
     }
-    const tensors = await readSafetensors(join(golden, "golden.safetensors"))
+    const tensors = await readSafetensors(goldenFile("golden.safetensors"))
     expect(tensors.size).toBe(226)
     expect(new Set([...tensors.values()].map((t) => t.dtype))).toEqual(new Set(["F32", "I32"]))
 

@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs"
-import { join } from "node:path"
 import { ConfigError } from "@ds/core"
 import { describe, expect, it } from "vitest"
 import { decodeModelConfig, parseModelConfig } from "../src/config.ts"
-import { goldenAvailable, goldenDir } from "./golden-fixture.ts"
+import { goldenFile } from "./golden-fixture.ts"
 
 const base = {
   vocab_size: 512,
@@ -42,8 +41,8 @@ const fieldOf = (f: () => unknown): string | undefined => {
 }
 
 describe("model config", () => {
-  it.skipIf(!goldenAvailable)("the reference config.json decodes unchanged", () => {
-    const raw = JSON.parse(readFileSync(join(goldenDir, "config.json"), "utf8"))
+  it("the reference config.json decodes unchanged", () => {
+    const raw = JSON.parse(readFileSync(goldenFile("config.json"), "utf8"))
     expect(decodeModelConfig(raw)).toEqual(raw)
   })
 

@@ -1,22 +1,15 @@
 /**
- * The golden reference data (`../shared/golden/base`, see its README): config, parameters and expected tensors.
- * Located through DS_GOLDEN_DIR or the workspace's sibling `shared` folder.
+ * The golden reference data (`tooling/fixtures/golden/base`, see its README): config, parameters and expected tensors.
+ * Located through `@ds/tooling/fixtures`; a missing file fails the test with its name.
  */
-import { existsSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
 import { readSafetensors, type TensorData } from "@ds/core"
+import { goldenFile } from "@ds/tooling/fixtures"
 
-const here = dirname(fileURLToPath(import.meta.url))
+export { goldenDir, goldenFile } from "@ds/tooling/fixtures"
 
-export const goldenDir = process.env.DS_GOLDEN_DIR ?? resolve(here, "..", "..", "..", "..", "shared", "golden", "base")
+export const readGolden = (): Promise<Map<string, TensorData>> => readSafetensors(goldenFile("golden.safetensors"))
 
-export const goldenAvailable = existsSync(join(goldenDir, "golden.safetensors"))
-
-export const readGolden = (): Promise<Map<string, TensorData>> => readSafetensors(join(goldenDir, "golden.safetensors"))
-
-export const readGoldenModel = (): Promise<Map<string, TensorData>> =>
-  readSafetensors(join(goldenDir, "model.safetensors"))
+export const readGoldenModel = (): Promise<Map<string, TensorData>> => readSafetensors(goldenFile("model.safetensors"))
 
 export const floats = (t: TensorData | undefined): Float32Array => {
   if (t === undefined || !(t.data instanceof Float32Array)) throw new Error("expected an F32 golden tensor")

@@ -14,7 +14,7 @@ import { loadCheckpoint } from "../src/checkpoint.ts"
 import { disposeParameters } from "../src/params.ts"
 import { type ForwardCall, forwardProgram, runForwardCalls } from "../src/programs/forward-program.ts"
 import { disposeForward, forward, type Model } from "../src/transformer.ts"
-import { allcloseExcess, floats, goldenAvailable, goldenDir, readGolden } from "./golden-fixture.ts"
+import { allcloseExcess, floats, goldenDir, goldenFile, readGolden } from "./golden-fixture.ts"
 
 interface Inputs {
   readonly calls: ReadonlyArray<ForwardCall>
@@ -32,7 +32,7 @@ const maskRows = (mask: ArrayLike<number>, width: number): Array<string> => {
   return out
 }
 
-describe.skipIf(!goldenAvailable)("golden parity with the reference model (golden/base)", () => {
+describe("golden parity with the reference model (golden/base)", () => {
   let model: Model
   let golden: Map<string, TensorData>
   let inputs: Inputs
@@ -43,7 +43,7 @@ describe.skipIf(!goldenAvailable)("golden parity with the reference model (golde
     const checkpoint = await Effect.runPromise(loadCheckpoint(goldenDir))
     model = { config: checkpoint.config, params: checkpoint.params }
     golden = await readGolden()
-    inputs = JSON.parse(readFileSync(join(goldenDir, "inputs.json"), "utf8")) as Inputs
+    inputs = JSON.parse(readFileSync(goldenFile("inputs.json"), "utf8")) as Inputs
     outputs = runForwardCalls(model, inputs.calls)
   })
 
@@ -120,7 +120,7 @@ describe.skipIf(!goldenAvailable)("golden parity with the reference model (golde
   it("forwardProgram (ds forward) writes the golden tensors' names and shapes for every call", async () => {
     const out = join(mkdtempSync(join(tmpdir(), "ds-forward-")), "out.safetensors")
     const names = await Effect.runPromise(
-      forwardProgram({ checkpoint: goldenDir, inputs: join(goldenDir, "inputs.json"), out }),
+      forwardProgram({ checkpoint: goldenDir, inputs: goldenFile("inputs.json"), out }),
     )
     const written = await readSafetensors(out)
     expect(names.length).toBe(written.size)

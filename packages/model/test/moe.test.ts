@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs"
-import { join } from "node:path"
 import { initBackend } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import fc from "fast-check"
@@ -7,16 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest"
 import { decodeModelConfig } from "../src/config.ts"
 import { routeTokens } from "../src/gate.ts"
 import { type MoeWeights, moe, planDispatch } from "../src/moe.ts"
-import {
-  allcloseExcess,
-  floats,
-  goldenAvailable,
-  goldenDir,
-  ints,
-  readGolden,
-  readGoldenModel,
-  rowSets,
-} from "./golden-fixture.ts"
+import { allcloseExcess, floats, goldenFile, ints, readGolden, readGoldenModel, rowSets } from "./golden-fixture.ts"
 
 beforeAll(async () => {
   await initBackend("cpu")
@@ -36,9 +26,9 @@ const moeWeightsFrom = (
   }
 }
 
-describe.skipIf(!goldenAvailable)("DeepSeekMoE against the reference (golden/base)", () => {
+describe("DeepSeekMoE against the reference (golden/base)", () => {
   it("the gate picks the reference's expert sets and weights, and the MoE output matches ffn_out, for every MoE call", async () => {
-    const config = decodeModelConfig(JSON.parse(readFileSync(join(goldenDir, "config.json"), "utf8")))
+    const config = decodeModelConfig(JSON.parse(readFileSync(goldenFile("config.json"), "utf8")))
     const golden = await readGolden()
     const model = await readGoldenModel()
     const tensors = new Map([...model].map(([name, t]) => [name, tf.tensor(floats(t), [...t.shape])]))

@@ -40,7 +40,7 @@ export const forward = Command.make(
   Command.withExamples([
     {
       command:
-        "ds forward --checkpoint ../shared/golden/base --inputs ../shared/golden/base/inputs.json --out /tmp/out.safetensors",
+        "ds forward --checkpoint tooling/fixtures/golden/base --inputs tooling/fixtures/golden/base/inputs.json --out /tmp/out.safetensors",
       description: "Reproduce DeepSeek's reference outputs for the tiny golden model",
     },
   ]),

@@ -1,0 +1,8 @@
+/**
+ * @ds/selfverify — DeepSeekMath-V2's generator / verifier / meta-verifier loop for any model behind `effect/ai`'s
+ * `LanguageModel` (docs/selfverify.md): prompts, lenient parsers, the paper's rewards, a proof domain with an
+ * exact oracle, scaled-verification auto-labelling, sequential refinement and pool search.
+ */
+export * from "./parse.ts"
+export * from "./prompts.ts"
+export * from "./rewards.ts"

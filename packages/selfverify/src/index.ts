@@ -3,6 +3,10 @@
  * `LanguageModel` (docs/selfverify.md): prompts, lenient parsers, the paper's rewards, a proof domain with an
  * exact oracle, scaled-verification auto-labelling, sequential refinement and pool search.
  */
+
+export * from "./domain/expression.ts"
+export * from "./domain/proofs.ts"
 export * from "./parse.ts"
 export * from "./prompts.ts"
 export * from "./rewards.ts"
+export * from "./roles.ts"

@@ -56,7 +56,7 @@ interface Measured {
 
 /**
  * Median milliseconds of each function over interleaved rounds (one sample of each per round, after one warm-up
- * each), so a change in the machine's load hits every method alike (COMPUTE.md: medians of interleaved runs).
+ * each), so a change in the machine's load hits every method alike (docs/compute.md §1: medians of interleaved runs).
  */
 const interleavedMedians = async (fns: ReadonlyArray<() => void>, rounds: number): Promise<Array<number>> => {
   for (const fn of fns) await time(fn, { warmup: 0, repeats: 1 })

@@ -1,6 +1,6 @@
 /**
  * Sizes and host buffers of the attention benchmark (the paper's Figure 3 on this machine, issue 3): one layer of
- * DeepSeek-V3.2 671B attention (DEEPSEEK.md §1.7), batch 1, float32, caches preallocated for the longest position.
+ * DeepSeek-V3.2 671B attention (docs/attention.md §2), batch 1, float32, caches preallocated for the longest position.
  */
 import { totalmem } from "node:os"
 import { type AttentionConfig, mlaSoftmaxScale } from "../src/index.ts"

@@ -1,6 +1,6 @@
 /**
  * Attention configuration: the fields of the reference `ModelArgs` (DeepSeek-V3.2 `inference/model.py`,
- * DEEPSEEK.md §1.7, §2) that MLA, the lightning indexer and RoPE read, under the reference's own snake_case
+ * docs/attention.md §2) that MLA, the lightning indexer and RoPE read, under the reference's own snake_case
  * names, so a reference `config.json` (or `@ds/model`'s `ModelConfig`) can be passed unchanged.
  *
  * Derived quantities:
@@ -10,7 +10,7 @@
  */
 import { ConfigError } from "@ds/core"
 
-/** The reference `ModelArgs` fields the attention layer uses (reference names; see DEEPSEEK.md §1.7 for 671B). */
+/** The reference `ModelArgs` fields the attention layer uses (reference names; see docs/attention.md §2 for 671B). */
 export interface AttentionConfig {
   /** Model width (7168 at 671B). */
   readonly dim: number
@@ -100,13 +100,13 @@ export const kvEntryDim = (config: AttentionConfig): number => config.kv_lora_ra
 /** Whether the YaRN frequency ramp and temperature apply (the reference: `max_seq_len > original_seq_len`). */
 export const yarnEnabled = (config: AttentionConfig): boolean => config.max_seq_len > config.original_seq_len
 
-/** YaRN attention temperature 0.1·mscale·ln(factor) + 1 when YaRN applies, else 1 (DEEPSEEK.md §2.2). */
+/** YaRN attention temperature 0.1·mscale·ln(factor) + 1 when YaRN applies, else 1 (docs/attention.md §7). */
 export const yarnMscale = (config: AttentionConfig): number =>
   yarnEnabled(config) ? 0.1 * config.mscale * Math.log(config.rope_factor) + 1 : 1
 
-/** MLA softmax scale qk_head_dim^-½ · mscale² (0.135234 at 671B; DEEPSEEK.md §1.7). */
+/** MLA softmax scale qk_head_dim^-½ · mscale² (0.135234 at 671B; docs/attention.md §2). */
 export const mlaSoftmaxScale = (config: AttentionConfig): number => qkHeadDim(config) ** -0.5 * yarnMscale(config) ** 2
 
-/** Indexer head-weight scale H_I^-½ · d_I^-½ (DEEPSEEK.md §1.2: `weights_proj(x)·n_heads^-½·softmax_scale`). */
+/** Indexer head-weight scale H_I^-½ · d_I^-½ (docs/attention.md §3: `weights_proj(x)·n_heads^-½·softmax_scale`). */
 export const indexerWeightScale = (config: AttentionConfig): number =>
   config.index_n_heads ** -0.5 * config.index_head_dim ** -0.5

@@ -1,5 +1,5 @@
 /**
- * Cutting gradients (DEEPSEEK.md §1.5: the indexer's inputs are detached; top-k is not differentiable).
+ * Cutting gradients (docs/attention.md §9: the indexer's inputs are detached; top-k is not differentiable).
  *
  *   stopGradient(x) = x in the forward pass, ∂/∂x = 0 in the backward pass
  *   nonDifferentiable(f)(x₁..xₙ) = f(x₁..xₙ), with zero gradient into every xᵢ

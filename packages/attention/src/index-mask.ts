@@ -1,5 +1,5 @@
 /**
- * Turning selected indices into dense per-key rows (DEEPSEEK.md §1.3-§1.4: the reference's `index_mask`, and the
+ * Turning selected indices into dense per-key rows (docs/attention.md §4-§5: the reference's `index_mask`, and the
  * golden `attend_mask`).
  *
  *   dense[b, t, s] = Σ_i values[b, t, i] · [indices[b, t, i] = s]        (entries with index −1 are dropped)

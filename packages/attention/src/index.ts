@@ -1,5 +1,5 @@
 /**
- * @ds/attention — DeepSeek Sparse Attention for tfjs (DEEPSEEK.md §1-§2): RoPE/YaRN, MLA (MHA prefill, absorbed
+ * @ds/attention — DeepSeek Sparse Attention for tfjs (docs/attention.md): RoPE/YaRN, MLA (MHA prefill, absorbed
  * MQA decode), the lightning indexer, exact top-k, sparse MLA attention with a custom gradient, a KV cache with
  * chunked prefill and uneven batches, the indexer losses, and the whole per-block attention layer.
  */

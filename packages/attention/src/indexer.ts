@@ -1,5 +1,5 @@
 /**
- * Lightning indexer (DEEPSEEK.md §1.1-§1.2; reference `Indexer.forward` with the "indexer RoPE is not interleaved"
+ * Lightning indexer (docs/attention.md §3; reference `Indexer.forward` with the "indexer RoPE is not interleaved"
  * fix, golden/base README).
  *
  *   I[t, s] = Σ_j w[t, j] · ReLU(q[t, j] · k[s])          w = weights_proj(x) · H_I^-½ · d_I^-½

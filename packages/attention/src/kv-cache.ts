@@ -1,5 +1,5 @@
 /**
- * Per-layer KV cache (DEEPSEEK.md §2.4), in float32 and in the MQA-mode row layout:
+ * Per-layer KV cache (docs/attention.md §8), in float32 and in the MQA-mode row layout:
  *
  *   kv        [B, E, kv_lora + R]   row s = [c_KV ; RoPE(k_rope)] of the token at position s (all heads share it)
  *   indexKeys [B, E, d_I]           row s = the indexer key of position s (LayerNorm + half-split RoPE applied)

@@ -1,9 +1,9 @@
 /**
- * One block's attention with DeepSeek Sparse Attention (DEEPSEEK.md §1, §2.3; reference `MLA.forward` + `Indexer`).
+ * One block's attention with DeepSeek Sparse Attention (docs/attention.md §1-§6; reference `MLA.forward` + `Indexer`).
  * x is the attention input RMSNorm_attn(h) of the block, [B, T, dim].
  *
  *   1. MLA projections of the new tokens (mla.ts) and indexer queries/keys/head weights (indexer.ts) at the
- *      tokens' positions; the indexer reads x and the query latent qr DETACHED (§1.5: its inputs get no gradient).
+ *      tokens' positions; the indexer reads x and the query latent qr DETACHED (docs/attention.md §9: its inputs get no gradient).
  *   2. With a cache, the new rows are written first; keys are then the cache rows 0 .. E−1 (E = longest
  *      sequence), else the chunk itself (startPos must then be 0).
  *   3. I = index scores [B, T, E]; S_t = top-k of I over the query's causal prefix (topk.ts).

@@ -1,6 +1,6 @@
 /**
  * Where each new token sits: per-sequence start positions, right padding, and the keys each query may see
- * (DEEPSEEK.md §1.3 causality, extended past the reference: start_pos > 0, several tokens, uneven batches).
+ * (docs/attention.md §4 causality, extended past the reference: start_pos > 0, several tokens, uneven batches).
  *
  *   query (b, t) is at absolute position  pos[b, t] = start[b] + t
  *   sequence b holds keys at positions    0 .. keyLength[b] − 1,   keyLength[b] = start[b] + valid[b]

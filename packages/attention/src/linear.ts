@@ -1,5 +1,5 @@
 /**
- * Linear layer without bias in the reference weight layout (DEEPSEEK.md §2.1; PyTorch `nn.Linear`):
+ * Linear layer without bias in the reference weight layout (docs/model.md §2; PyTorch `nn.Linear`):
  *
  *   y = x · Wᵀ        x: [..., in], W: [out, in], y: [..., out]
  *

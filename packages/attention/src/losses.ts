@@ -1,5 +1,5 @@
 /**
- * Indexer training losses (DEEPSEEK.md §1.5).
+ * Indexer training losses (docs/attention.md §9).
  *
  *   Dense warm-up (stage A):  L_I = Σ_t KL( p[t, :] ‖ softmax_{s ≤ t}(I[t, :]) )
  *   Sparse stage (stage B):   L_I = Σ_t KL( p̂[t, S_t] ‖ softmax_{s ∈ S_t}(I[t, S_t]) ),  p̂ = p renormalised on S_t

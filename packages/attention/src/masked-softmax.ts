@@ -1,5 +1,5 @@
 /**
- * Softmax over the allowed entries of the last axis, with its log-sum-exp (DEEPSEEK.md §1.4, §2.3: the
+ * Softmax over the allowed entries of the last axis, with its log-sum-exp (docs/attention.md §5-§6: the
  * reference adds −inf outside the selected set, then softmaxes in float32).
  *
  *   lse = log Σ_{s allowed} exp(z_s)            p_s = exp(z_s − lse) if allowed, else 0

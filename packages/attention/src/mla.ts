@@ -1,5 +1,5 @@
 /**
- * Multi-head latent attention, reference weight layout (DEEPSEEK.md §2.3, §1.4; reference `MLA.forward`).
+ * Multi-head latent attention, reference weight layout (docs/attention.md §5; reference `MLA.forward`).
  * B batch, T new tokens, E keys, H heads, R = qk_rope_head_dim.
  *
  *   c_Q    = RMSNorm_q(x · Wq_aᵀ)                               [B, T, q_lora]   (also the indexer's input qr)

@@ -1,5 +1,5 @@
 /**
- * Normalisations of the reference model (DEEPSEEK.md §2.1, §1.2), float32, eps 1e-6:
+ * Normalisations of the reference model (docs/model.md §2, docs/attention.md §3), float32, eps 1e-6:
  *
  *   RMSNorm(x)   = w ⊙ x / sqrt(mean(x²) + eps)                     (attn_norm, ffn_norm, q_norm, kv_norm, norm)
  *   LayerNorm(x) = w ⊙ (x − mean(x)) / sqrt(var(x) + eps) + b        (indexer k_norm; biased variance, as torch)

@@ -1,5 +1,5 @@
 /**
- * Rotary position embedding with the YaRN frequency ramp (DEEPSEEK.md §2.2, reference `precompute_freqs_cis`
+ * Rotary position embedding with the YaRN frequency ramp (docs/attention.md §7, reference `precompute_freqs_cis`
  * and `apply_rotary_emb` of upstream commit 87e509a, which has the "indexer RoPE is not interleaved" fix).
  *
  *   f_i  = θ^(−2i/R)                                               i = 0 .. R/2−1, R = qk_rope_head_dim

@@ -1,5 +1,5 @@
 /**
- * Sparse MLA attention in MQA mode (DEEPSEEK.md §1.4; FlashMLA `flash_mla_sparse_fwd`, TileLang `sparse_mla_fwd`).
+ * Sparse MLA attention in MQA mode (docs/attention.md §6; FlashMLA `flash_mla_sparse_fwd`, TileLang `sparse_mla_fwd`).
  * Per query t, head h, over the selected rows S_t = indices[t, :] (−1 = empty slot, skipped):
  *
  *   c_i        = kv[S_t[i]]                        one gathered row [c_KV ; k_rope] (Dk dims) serves every head

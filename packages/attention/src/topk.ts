@@ -1,5 +1,5 @@
 /**
- * Exact top-k selection per query over its causal prefix (DEEPSEEK.md §1.3; TileLang `topk_selector`).
+ * Exact top-k selection per query over its causal prefix (docs/attention.md §4; TileLang `topk_selector`).
  *
  *   S_t = the k largest of scores[t, 0 .. n_t − 1],   n_t = rowLength[t] = min(pos_t + 1, keys)
  *   output row: the indices of S_t (any order), then −1 in the min(k, S) − min(k, n_t) empty slots

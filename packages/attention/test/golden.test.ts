@@ -1,5 +1,5 @@
 /**
- * Parity with DeepSeek's reference inference code (golden/base, DEEPSEEK.md §1-§2): per layer, the golden
+ * Parity with DeepSeek's reference inference code (tooling/fixtures/golden/base, docs/attention.md §3-§7): per layer, the golden
  * attention input RMSNorm(h_l)·attn_norm goes through `attentionLayer`; the indexer's attended sets must equal
  * `attend_mask` exactly and the output must match `attn_out` within atol = rtol = 1e-4, for the 32-token prefill
  * (MHA path) and the six one-token decodes (absorbed MQA path with the sparse gather), the KV cache carried over.

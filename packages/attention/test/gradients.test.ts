@@ -1,5 +1,5 @@
 /**
- * Training (DEEPSEEK.md §1.5): the custom gradient of sparse attention equals the gradient tfjs derives for the
+ * Training (docs/attention.md §6, §9): the custom gradient of sparse attention equals the gradient tfjs derives for the
  * dense masked reference and finite differences; both indexer losses have the KL gradient softmax(I) − p; the
  * indexer losses send no gradient into the indexer's inputs, and the attention output none into the indexer.
  * Runs on wasm: the custom gradient scatters with UnsortedSegmentSum when the backend has it, else ScatterNd.

@@ -1,5 +1,5 @@
 /**
- * The whole attention layer (DEEPSEEK.md §1.3-§1.4, §2.3-§2.4): the two MLA modes agree, top-k with k ≥ length is
+ * The whole attention layer (docs/attention.md §4-§6, §8): the two MLA modes agree, top-k with k ≥ length is
  * dense attention, and the KV cache reproduces one long prefill from chunks, multi-token decodes and uneven batches.
  */
 import { initBackend } from "@ds/core"

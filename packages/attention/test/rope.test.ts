@@ -1,5 +1,5 @@
 /**
- * RoPE with YaRN (DEEPSEEK.md §2.2): the ramp bounds and frequencies of the 671B config, the softmax temperature,
+ * RoPE with YaRN (docs/attention.md §7): the ramp bounds and frequencies of the 671B config, the softmax temperature,
  * and the rotation laws of both pair layouts.
  */
 import { initBackend } from "@ds/core"

@@ -1,5 +1,5 @@
 /**
- * Sparse MLA attention (DEEPSEEK.md §1.4): it gathers only the selected rows and must equal the dense masked
+ * Sparse MLA attention (docs/attention.md §6): it gathers only the selected rows and must equal the dense masked
  * attention over the same set; −1 slots are ignored and the order of the indices in a row does not matter.
  */
 import { initBackend } from "@ds/core"

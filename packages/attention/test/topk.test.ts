@@ -1,5 +1,5 @@
 /**
- * Exact top-k over each query's causal prefix (DEEPSEEK.md §1.3): the k largest scores among positions < rowLength,
+ * Exact top-k over each query's causal prefix (docs/attention.md §4): the k largest scores among positions < rowLength,
  * −1 in empty slots; the JS radix select returns the same sets as the tensor reference.
  */
 import { initBackend } from "@ds/core"

@@ -1,5 +1,5 @@
 /**
- * Group-relative advantages (DEEPSEEK.md §3.1; TRL `scale_rewards`).
+ * Group-relative advantages (docs/grpo.md §2; TRL `scale_rewards`).
  *
  *   Â_i = R_i − mean_{j ∈ group(i)} R_j                       "none"  (V3.2: no division by the std)
  *   Â_i = (R_i − mean_group) / (std_group + 1e-4)              "group" (GRPO / DeepSeekMath, TRL's default)

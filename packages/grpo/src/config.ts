@@ -1,5 +1,5 @@
 /**
- * GRPO configuration (DEEPSEEK.md §3; ANCHORS.md §1.4). Option names follow TRL's `GRPOConfig` in camelCase where
+ * GRPO configuration (docs/grpo.md §10). Option names follow TRL's `GRPOConfig` in camelCase where
  * TRL has the option, so users can carry their settings over; every default cites its source.
  *
  * Defaults follow DeepSeek-V3.2 where the paper decides (no std division, per-sequence token mean, unbiased KL,
@@ -22,7 +22,7 @@ const withDefault = <S extends Schema.Top & { readonly Encoded: unknown }>(schem
 export const LossType = Schema.Literals(["grpo", "bnpo", "drGrpo", "dapo"])
 export type LossType = typeof LossType.Type
 
-/** Which per-token KL estimate is penalised (DEEPSEEK.md §3.2). */
+/** Which per-token KL estimate is penalised (docs/grpo.md §4). */
 export const KlEstimator = Schema.Literals(["unbiased", "k3"])
 export type KlEstimator = typeof KlEstimator.Type
 
@@ -70,9 +70,9 @@ export const GrpoConfigSchema = Schema.Struct({
   dropZeroStdGroups: withDefault(Schema.Boolean, false),
   /** Exclude truncated completions from the loss (TRL `mask_truncated_completions`, DAPO). */
   maskTruncatedCompletions: withDefault(Schema.Boolean, false),
-  /** Keep Routing: the training forward replays the experts recorded at sampling (V3.2 §3.1, DEEPSEEK.md §3.4). */
+  /** Keep Routing: the training forward replays the experts recorded at sampling (V3.2 §3.1, docs/grpo.md §6). */
   keepRouting: withDefault(Schema.Boolean, true),
-  /** Keep Sampling Mask: renormalise π_θ over the recorded top-p/top-k kept set (V3.2 §3.1, DEEPSEEK.md §3.5). */
+  /** Keep Sampling Mask: renormalise π_θ over the recorded top-p/top-k kept set (V3.2 §3.1, docs/grpo.md §7). */
   keepSamplingMask: withDefault(Schema.Boolean, true),
   /** Also renormalise π_ref over the kept set (V3.2 does not say; default off). */
   samplingMaskOnReference: withDefault(Schema.Boolean, false),

@@ -1,5 +1,5 @@
 /**
- * @ds/grpo — GRPO as scaled in DeepSeek-V3.2 (DEEPSEEK.md §3): rewards, group-relative advantages, the clipped
+ * @ds/grpo — GRPO as scaled in DeepSeek-V3.2 (docs/grpo.md): rewards, group-relative advantages, the clipped
  * surrogate with the unbiased KL estimate and off-policy sequence masking, Keep Routing and Keep Sampling Mask,
  * rollout records (JSONL), the Effect trainer, and the `ds grpo` / `ds demo` programs.
  */

@@ -1,5 +1,5 @@
 /**
- * Model configuration: the reference `ModelArgs` of DeepSeek-V3.2's `inference/model.py` (DEEPSEEK.md §1.7, §2),
+ * Model configuration: the reference `ModelArgs` of DeepSeek-V3.2's `inference/model.py` (docs/model.md §5, docs/attention.md §2),
  * with the reference's own field names, so a `config.json` written by the reference loads unchanged.
  *
  * Missing fields take the `ModelArgs` defaults (as `ModelArgs(**config)` does). A Hugging Face `config.json` for

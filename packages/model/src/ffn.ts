@@ -1,5 +1,5 @@
 /**
- * SwiGLU feed-forward network (DEEPSEEK.md §2.1): the dense FFN of the first `n_dense_layers` blocks, and the
+ * SwiGLU feed-forward network (docs/model.md §2): the dense FFN of the first `n_dense_layers` blocks, and the
  * shape of every routed and shared expert of DeepSeekMoE (§2.5).
  *
  *   y = W2 · ( SiLU(W1 x) ⊙ W3 x )        W1, W3: [hidden, dim], W2: [dim, hidden], no biases

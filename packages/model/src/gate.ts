@@ -1,5 +1,5 @@
 /**
- * DeepSeekMoE router (DEEPSEEK.md §2.5, reference `Gate.forward`):
+ * DeepSeekMoE router (docs/model.md §3, reference `Gate.forward`):
  *
  *   s   = sigmoid(x Wgᵀ)  or  softmax(x Wgᵀ)            [N, E]   unbiased affinities (score_func)
  *   s_b = s + b                                           bias b: [E], used ONLY to choose experts
@@ -12,7 +12,7 @@
  * The weights are returned dense, `[N, E]` with zeros off the selected set (`gate.dense_weights` of the golden
  * data), computed as `s ⊙ mask`: differentiable in the router weight, while the selection itself is not.
  *
- * Keep Routing (§3.4): with `forced` ids the selection step is skipped and the given experts are used; the weights
+ * Keep Routing (docs/grpo.md §6): with `forced` ids the selection step is skipped and the given experts are used; the weights
  * are still recomputed from the current router, so gradients reach it. Id −1 marks an empty slot (padding); a
  * token whose slots are all −1 gets zero weights.
  *

@@ -1,5 +1,5 @@
 /**
- * Autoregressive generation with the KV cache (DEEPSEEK.md §2.3-§2.4, §2.6; reference `generate.py`), extended to
+ * Autoregressive generation with the KV cache (docs/attention.md §5, §8; docs/model.md §6; reference `generate.py`), extended to
  * batches of prompts of different lengths:
  *
  *   prefill:  the prompts, right-padded to the longest, in one forward (validLengths = prompt lengths)
@@ -7,8 +7,8 @@
  *   stop:     a stop token (e.g. EOS), a stop sequence of ids, a caller's rule, `maxNewTokens`, or the cache capacity
  *
  * For every sampled token the result records the chosen token's log-probability under the processed distribution
- * and the kept-token set (sampler.ts; Keep Sampling Mask, §3.5) and, per MoE layer, the experts each position was
- * routed to (Keep Routing, §3.4), laid out as a training forward over prompt + completion expects them. The last
+ * and the kept-token set (sampler.ts; Keep Sampling Mask, docs/grpo.md §7) and, per MoE layer, the experts each position was
+ * routed to (Keep Routing, docs/grpo.md §6), laid out as a training forward over prompt + completion expects them. The last
  * sampled token is never fed back, so its routing slots are −1.
  */
 import type { Rng } from "@ds/core"

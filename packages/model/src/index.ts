@@ -1,5 +1,5 @@
 /**
- * @ds/model — the DeepSeek-V3.2 MoE transformer for tfjs (DEEPSEEK.md §2): config, DeepSeekMoE, the transformer
+ * @ds/model — the DeepSeek-V3.2 MoE transformer for tfjs (docs/model.md): config, DeepSeekMoE, the transformer
  * over @ds/attention's MLA + DSA, checkpoints in the reference format, inference with a KV cache, the sampler,
  * tokenizers and the V3.2 chat template, supervised training, and an `effect/ai` LanguageModel provider.
  */

@@ -1,5 +1,5 @@
 /**
- * Linear layer without bias, in the reference's weight layout (DEEPSEEK.md §2.1, README "Parameter naming"):
+ * Linear layer without bias, in the reference's weight layout (docs/model.md §2, §5):
  *
  *   y = x · Wᵀ        x: [..., in], W: [out, in] (PyTorch `nn.Linear` layout), y: [..., out]
  *

@@ -1,5 +1,5 @@
 /**
- * DeepSeekMoE layer (DEEPSEEK.md §2.5, reference `MoE.forward`):
+ * DeepSeekMoE layer (docs/model.md §3, reference `MoE.forward`):
  *
  *   y_t = Σ_{e ∈ E_sel(t)} g_{t,e} · Expert_e(x_t) + Shared(x_t)        Expert_e, Shared: SwiGLU (ffn.ts)
  *
@@ -8,7 +8,7 @@
  * outputs are scaled by their routing weight and gathered back to (token, slot) order [N, K, dim] — an empty slot
  * (id −1) points at an extra zero row — and summed over the K slots.
  *
- * Training statistics (§2.5, DeepSeek-V3 §2.1.2): per-expert token counts (for the aux-loss-free bias update) and
+ * Training statistics (docs/model.md §4, DeepSeek-V3 §2.1.2): per-expert token counts (for the aux-loss-free bias update) and
  * the sequence-wise balance loss
  *
  *   L_bal = α · mean_b Σ_e f_{b,e} P_{b,e},   f_{b,e} = E/(K·T_b) Σ_t 1[e ∈ E_sel(t)],   P_{b,e} = 1/T_b Σ_t s'_{t,e}

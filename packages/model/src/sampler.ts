@@ -1,5 +1,5 @@
 /**
- * Token sampler with temperature, top-k and top-p (DEEPSEEK.md §2.6 for the demo's sampling, §3.5 for the
+ * Token sampler with temperature, top-k and top-p (docs/model.md §6 for the demo's sampling, docs/grpo.md §7 for the
  * sampling mask the RL trainer needs).
  *
  *   p      = softmax(logits / τ)

@@ -1,5 +1,5 @@
 /**
- * The DeepSeek-V3.2 transformer (DEEPSEEK.md §2.1; reference `Transformer.forward` and `Block.forward`):
+ * The DeepSeek-V3.2 transformer (docs/model.md §1-§2; reference `Transformer.forward` and `Block.forward`):
  *
  *   h_0 = Embed(tokens)                                                  [B, T, dim]
  *   block l:  h ← h + MLA_DSA(RMSNorm_attn(h))                           (@ds/attention `attentionLayer`)

@@ -1,6 +1,6 @@
 /**
  * The fused DSA attention layer for inference (decode and chunked prefill) over a host-memory KV cache
- * (DEEPSEEK.md §1.3-§1.4, §2.3; the MQA-mode path of layer.ts with `selection: "topk"`):
+ * (docs/attention.md §4-§6; the MQA-mode path of layer.ts with `selection: "topk"`):
  *
  *   1. MLA and indexer projections of the new tokens (mla.ts, indexer.ts), tfjs on the current backend;
  *   2. the new rows are written into the host cache in place (host-kv-cache.ts, O(T) per call);

@@ -1,5 +1,5 @@
 /**
- * Host-memory KV cache for the fused DSA path (DEEPSEEK.md §2.4): preallocated typed arrays with a fixed capacity,
+ * Host-memory KV cache for the fused DSA path (docs/attention.md §8): preallocated typed arrays with a fixed capacity,
  * written IN PLACE — O(T · row) per step, where the tensor cache of kv-cache.ts must build new tensors
  * (O(E · row) per step, tfjs tensors being immutable). Same row layout and the same write rules:
  *

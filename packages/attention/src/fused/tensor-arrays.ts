@@ -1,5 +1,5 @@
 /**
- * Zero-copy typed-array access to tensors for the native kernels (COMPUTE.md "Traps found": heap views).
+ * Zero-copy typed-array access to tensors for the native kernels (docs/compute.md §3: heap views).
  *
  * - wasm: inputs are views of the WebAssembly heap (`typedArrayFromHeap`), outputs are allocated on the heap with
  *   `makeOutput` FIRST (an allocation can grow the heap and detach earlier views), then viewed and written in place.

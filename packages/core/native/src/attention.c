@@ -1,5 +1,5 @@
 /*
- * Attention module of the ds native addon: DeepSeek Sparse Attention kernels (DEEPSEEK.md §1.2-§1.4, §2.3) over
+ * Attention module of the ds native addon: DeepSeek Sparse Attention kernels (docs/attention.md §3-§6) over
  * zero-copy typed arrays (WebAssembly-heap views included). Every function takes ONE object of named arguments
  * (arrays and sizes), checks every size, length and index, writes its outputs in place and returns undefined:
  *

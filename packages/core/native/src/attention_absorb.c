@@ -1,5 +1,5 @@
 /*
- * The absorbed up-projections of MLA's MQA mode (DEEPSEEK.md §1.4, §2.3), with Wkv_b in the reference layout
+ * The absorbed up-projections of MLA's MQA mode (docs/attention.md §5), with Wkv_b in the reference layout
  * [H · (nope + v), kv_lora]: rows h·(nope + v) .. + nope − 1 are W_UK[h], the next v rows are W_UV[h].
  *
  *   query:  q_abs[t, h] = [ q[t, h, :nope] · W_UK[h] ; q[t, h, nope:] ]         q [T, H, nope + rope] → [T, H, kv_lora + rope]

@@ -1,5 +1,5 @@
 /*
- * Dense MLA attention baselines in float32 (DEEPSEEK.md §2.3), each at its best on a CPU: cblas_sgemm for every
+ * Dense MLA attention baselines in float32 (docs/attention.md §5), each at its best on a CPU: cblas_sgemm for every
  * product, keys taken in blocks with an online softmax (flash-attention style) so the logits of a block stay in
  * cache, no masks materialised (a causal prefix is a row length).
  *

@@ -1,5 +1,5 @@
 /*
- * Lightning-indexer scores in float32 (DEEPSEEK.md §1.1-§1.2; reference `Indexer.forward` without FP8/Hadamard):
+ * Lightning-indexer scores in float32 (docs/attention.md §3; reference `Indexer.forward` without FP8/Hadamard):
  *
  *   I[t, s] = Σ_j w[t, j] · ReLU(q[t, j, :] · k[s, :])        q [T, HI, DI], w [T, HI], k [S, DI]
  *

@@ -1,6 +1,6 @@
 /*
  * Lightning-indexer scores over an 8-bit key cache (the float32 counterpart of the paper's FP8 indexer,
- * DEEPSEEK.md §1.2 `act_quant` + `fp8_index`; here symmetric int8 with one float scale per row):
+ * docs/attention.md §3: the reference's `act_quant` + `fp8_index`; here symmetric int8 with one float scale per row):
  *
  *   k[s] ≈ k8[s] · ks[s],   ks[s] = max_d |k[s, d]| / 127        (quantised once, when the key is cached)
  *   q[t, j] ≈ q8[t, j] · qs[t, j]                                  (quantised per call, per token and head)

@@ -1,5 +1,5 @@
 /*
- * Plain-C kernels of the attention module (DeepSeek Sparse Attention, DEEPSEEK.md §1.2-§1.4, §2.3): no N-API in
+ * Plain-C kernels of the attention module (DeepSeek Sparse Attention, docs/attention.md §3-§6): no N-API in
  * here, only row-major float arrays, so attention.c binds them and they call each other (the fused entry).
  *
  * Shapes (one sequence; the JavaScript side loops over a batch with subarray views):

@@ -1,5 +1,5 @@
 /*
- * Sparse MLA attention in MQA mode and the fused DSA entry (DEEPSEEK.md §1.4; FlashMLA `flash_mla_sparse_fwd`,
+ * Sparse MLA attention in MQA mode and the fused DSA entry (docs/attention.md §6; FlashMLA `flash_mla_sparse_fwd`,
  * TileLang `sparse_mla_fwd`), float32.
  *
  * Per token t: the valid selected rows of kv ([c_KV ; k_rope], W dims) are gathered ONCE into a contiguous

@@ -1,5 +1,5 @@
 /*
- * Exact top-k of one score row by radix select (DEEPSEEK.md §1.3; TileLang's radix-histogram `topk_selector`;
+ * Exact top-k of one score row by radix select (docs/attention.md §4; TileLang's radix-histogram `topk_selector`;
  * the same algorithm and result as `radixTopK` in @ds/attention's topk.ts).
  *
  *   key(x) = order-preserving uint32 image of the float bits (negative: ~bits, else bits | 2^31)

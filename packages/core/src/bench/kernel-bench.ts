@@ -3,12 +3,12 @@
  * DS_BLAS_THREADS=n changes OpenBLAS threads, default 2).
  *
  * Configurations: default (wasm + fast kernels + native OpenBLAS when it loads), fast kernels without native,
- * stock wasm, stock cpu. Workloads (COMPUTE.md): matmul n x n at 256/512/1024/2048, batched 16 x (256x64 @ 64x256),
+ * stock wasm, stock cpu. Workloads (docs/compute.md §2): matmul n x n at 256/512/1024/2048, batched 16 x (256x64 @ 64x256),
  * transposed 1024 x 1024 (a @ bᵀ, the shape of every matmul gradient), softmax over [4096, 4096], gather of 2048
  * rows of [65536, 128], top-k 2048 of [64, 65536]. Matmuls report GFLOP/s (2mnk / time), the rest milliseconds;
  * every figure is a median over runs interleaved across the wasm configurations (one run when a single one takes
  * over 1.5 s). Stock cpu runs last and is skipped where one run would take more than a few seconds (estimated
- * from 0.5 GFLOP/s; softmax took 6 s in COMPUTE.md).
+ * from 0.5 GFLOP/s; softmax took 6 s in docs/compute.md §2).
  * Returns the table and the JSON record (the callers write it to bench-results/core.json).
  * Leaves the wasm backend with the fast kernels selected.
  */

@@ -1,5 +1,5 @@
 /**
- * BatchMatMul for the wasm backend, fast for transposed and batched operands (COMPUTE.md, "Traps found").
+ * BatchMatMul for the wasm backend, fast for transposed and batched operands (docs/compute.md §3).
  *
  *   out[..., i, j] = Σ_p op(a)[..., i, p] · op(b)[..., p, j]      shapes and broadcasting: matmul-plan.ts
  *

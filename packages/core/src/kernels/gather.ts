@@ -5,7 +5,7 @@
  *
  * (batch = the first batchDims axes, outer = the axes before `axis`, slice = the axes after it; the shape rules
  * are tfjs's `collectGatherOpShapeInfo`.) Each gathered slice is one contiguous copy inside the heap: 2048 rows of
- * [65536, 128] took 2.7 ms against 19-23 ms for the stock kernel (COMPUTE.md). Out-of-range indices throw, as in
+ * [65536, 128] took 2.7 ms against 19-23 ms for the stock kernel (docs/compute.md §2). Out-of-range indices throw, as in
  * stock. Strings are left to the stock kernel.
  */
 import * as tf from "@tensorflow/tfjs"

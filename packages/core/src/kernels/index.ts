@@ -1,5 +1,5 @@
 /**
- * Fast kernels registered over the stock tfjs kernels (COMPUTE.md: measured gaps of tfjs 4.22 on a CPU).
+ * Fast kernels registered over the stock tfjs kernels (docs/compute.md §2: measured gaps of tfjs 4.22 on a CPU).
  *
  * wasm: BatchMatMul and _FusedMatMul (fast transposed/batched paths; native OpenBLAS when the addon loads),
  *       GatherV2 (row copies), UnsortedSegmentSum (linear; wasm has none).

@@ -5,7 +5,7 @@
  *
  * Ids outside [0, S) are dropped (TensorFlow's rule). O(x.size) time. tfjs-backend-wasm has no such kernel (so
  * every gather gradient throws there) and the stock cpu one is O(S · x.size): an embedding gradient took 75 s
- * instead of 0.12 s (COMPUTE.md). Sums accumulate in the output dtype (float32 or int32), like stock.
+ * instead of 0.12 s (docs/compute.md §3). Sums accumulate in the output dtype (float32 or int32), like stock.
  */
 import type * as tf from "@tensorflow/tfjs"
 import { ShapeError } from "../errors.ts"

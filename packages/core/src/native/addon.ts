@@ -73,7 +73,7 @@ export type NativeLoad =
 /** Where the build puts the addon (the same relative path from src/native and dist/native). */
 export const nativeAddonPath = fileURLToPath(new URL("../../native/build/Release/ds_native.node", import.meta.url))
 
-/** OpenBLAS threads when DS_BLAS_THREADS is unset: the 2 cores measured in COMPUTE.md. */
+/** OpenBLAS threads when DS_BLAS_THREADS is unset: the 2 cores measured in docs/compute.md §4. */
 export const defaultBlasThreads = 2
 
 let loaded: NativeLoad | undefined

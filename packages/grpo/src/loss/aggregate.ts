@@ -1,5 +1,5 @@
 /**
- * Reducing the per-token loss to a scalar (TRL `loss_type`; DEEPSEEK.md §3.1 for "grpo").
+ * Reducing the per-token loss to a scalar (TRL `loss_type`; docs/grpo.md §8, §2 for "grpo").
  *
  *   grpo    (V3.2)  L = (1/N) Σ_i [ Σ_t l_it m_it / max(1, Σ_t m_it) ]     per-sequence token mean, then mean
  *   bnpo            L = Σ_it l_it m_it / max(1, Σ_it m_it)                 token mean over the minibatch

@@ -1,5 +1,5 @@
 /**
- * The GRPO loss as scaled in DeepSeek-V3.2 (DEEPSEEK.md §3.1-3.3, §3.6).
+ * The GRPO loss as scaled in DeepSeek-V3.2 (docs/grpo.md §1-§5).
  *
  *   l_it = −( pg_it · M_i − β · D_it )          loss per token (minimised)
  *   L    = aggregate(l, completionMask)          "grpo": per-sequence token mean, then mean over sequences
@@ -98,7 +98,7 @@ export const grpoLoss = (inputs: GrpoLossInputs, config: GrpoLossConfig): tf.Sca
     return aggregateTokenLoss(terms.perTokenLoss, inputs.completionMask, config.lossType, options)
   })
 
-/** Per-minibatch figures (TRL's logged metrics plus OPSM and train/sampling mismatch, ANCHORS.md §1.4). */
+/** Per-minibatch figures (TRL's logged metrics plus OPSM and train/sampling mismatch, docs/grpo.md §10). */
 export interface GrpoLossStats {
   readonly loss: number
   /** Token mean of the KL estimate the config names (null when no reference log-probs were given). */

@@ -1,5 +1,5 @@
 /**
- * Per-token KL penalty to the frozen reference (DEEPSEEK.md §3.2).
+ * Per-token KL penalty to the frozen reference (docs/grpo.md §4).
  *
  *   k3_t = π_ref/π_θ − log(π_ref/π_θ) − 1 = exp(ℓ_ref − ℓ_θ) − (ℓ_ref − ℓ_θ) − 1          (plain k3, TRL default)
  *   D_t  = (π_θ/π_old) · k3_t = exp(ℓ_θ − ℓ_old) · k3_t                                   (V3.2 unbiased estimate)

@@ -1,5 +1,5 @@
 /**
- * Off-policy sequence masking, OPSM (DEEPSEEK.md §3.3; V3.2 §3.1 eq. 8).
+ * Off-policy sequence masking, OPSM (docs/grpo.md §5; V3.2 §3.1 eq. 8).
  *
  *   M_i = 0  if  Â_i < 0  and  (1/|o_i|) Σ_t (ℓ_sampling,it − ℓ_θ,it) > δ
  *   M_i = 1  otherwise
@@ -7,7 +7,7 @@
  * ℓ_sampling = log-probs the sampling engine returned (π_old of the paper), ℓ_θ = the current policy's, [N, T];
  * advantages: [N]; completionMask: [N, T] (1 = real token). The decision is per sequence (a k1 estimate of
  * KL(π_old ‖ π_θ) averaged over the sequence's tokens) and broadcast to its tokens — slime decided per token
- * (ANCHORS.md §1.2). It reads ℓ_θ detached: the mask is a 0/1 gate, recomputed each minibatch. It compares with
+ * (slime `compute_opsm_mask`, fixed in slime PR #1917). It reads ℓ_θ detached: the mask is a 0/1 gate, recomputed each minibatch. It compares with
  * the SAMPLING log-probs, never the trainer's recomputed old ones (TRL's bug fixed in PR #4857).
  * Returns [N] with 1 = keep the policy term, 0 = masked.
  */

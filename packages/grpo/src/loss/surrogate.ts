@@ -1,5 +1,5 @@
 /**
- * Clipped surrogate objective (DEEPSEEK.md §3.1; PPO; TRL `epsilon`, `epsilon_high`, `importance_sampling_level`).
+ * Clipped surrogate objective (docs/grpo.md §3; PPO; TRL `epsilon`, `epsilon_high`, `importance_sampling_level`).
  *
  *   r_it  = exp(ℓ_θ,it − ℓ_old,it)                                    token level (GRPO, V3.2)
  *   r_it  = exp( (1/|o_i|) Σ_t (ℓ_θ,it − ℓ_old,it) )  for every t      sequence level (GSPO)

@@ -1,5 +1,5 @@
 /**
- * Log-probabilities of the sampled tokens, with the Keep Sampling Mask (DEEPSEEK.md §3.5), and token entropies.
+ * Log-probabilities of the sampled tokens, with the Keep Sampling Mask (docs/grpo.md §7), and token entropies.
  *
  *   log π(o_t) = z_t[o_t] − logsumexp_{v ∈ K_t} z_t[v]        K_t = kept set at step t (all v when unmasked)
  *   H_t = −Σ_{v ∈ K_t} π(v) log π(v)

@@ -1,5 +1,5 @@
 /**
- * Output format reward (DEEPSEEK.md §5.2: format rules checked by parsers).
+ * Output format reward (docs/grpo.md §9: format rules checked by parsers).
  *
  *   r = 1 if `pattern` matches the completion, else 0
  *

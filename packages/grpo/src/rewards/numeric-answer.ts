@@ -1,5 +1,5 @@
 /**
- * Exact numeric answer reward (a rule-based verifier, DEEPSEEK.md §3.1 / §5.3).
+ * Exact numeric answer reward (a rule-based verifier, docs/grpo.md §9).
  *
  *   r = 1  if the completion's answer equals the reference within |a − b| ≤ tol · max(1, |b|)
  *   r = 0  otherwise (including no number at all)

@@ -1,6 +1,6 @@
 /**
- * Reward functions and their weighted combination (DEEPSEEK.md §3.1: "R_i comes from a set of reward models /
- * rules"; TRL's reward API, ANCHORS.md §1.1).
+ * Reward functions and their weighted combination (docs/grpo.md §2, §9: "R_i comes from a set of reward models /
+ * rules"; TRL's reward-function API).
  *
  *   R_i = Σ_f w_f · r_f(o_i)      over the functions f that did not skip sample i
  *

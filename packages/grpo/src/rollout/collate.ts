@@ -1,5 +1,5 @@
 /**
- * Rollout records -> one padded training batch (DEEPSEEK.md §3.6, "forward policy with forced routing + sampling
+ * Rollout records -> one padded training batch (docs/grpo.md §1, "forward policy with forced routing + sampling
  * masks").
  *
  *   input[n]      = prompt_n ++ completion_n[0 .. C_n − 2]        right-padded to L = max_n (P_n + C_n − 1)

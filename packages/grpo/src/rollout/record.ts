@@ -1,5 +1,5 @@
 /**
- * Rollout records (DEEPSEEK.md §3.6): one sampled completion with everything the update needs to replay the
+ * Rollout records (docs/grpo.md §1): one sampled completion with everything the update needs to replay the
  * sampling conditions. One JSON object per line (JSONL), OpenAI chat text under `messages`, so rollouts can be
  * produced elsewhere (vLLM returns `routed_experts`, SGLang `output_token_sampling_mask`) and trained on here.
  *

@@ -1,5 +1,5 @@
 /**
- * Rollouts: G samples per prompt from the current policy through `@ds/model`'s sampler (DEEPSEEK.md §3.6,
+ * Rollouts: G samples per prompt from the current policy through `@ds/model`'s sampler (docs/grpo.md §1,
  * "rollout"), each saved with what the update needs to replay its sampling conditions: the engine's per-token
  * log-probs (π_old), the kept-token sets (Keep Sampling Mask) and the experts of every position (Keep Routing).
  *

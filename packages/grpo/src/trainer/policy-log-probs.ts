@@ -1,5 +1,5 @@
 /**
- * The training forward of a rollout batch (DEEPSEEK.md §3.6: "forward policy with forced routing + sampling masks
+ * The training forward of a rollout batch (docs/grpo.md §1: "forward policy with forced routing + sampling masks
  * -> logp_θ"), and the same for the frozen reference.
  *
  *   logits   = forward(model, input [N, L], forcedExperts = recorded routing if Keep Routing)   [N, L, V]

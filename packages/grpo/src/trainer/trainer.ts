@@ -1,5 +1,5 @@
 /**
- * The GRPO trainer (DEEPSEEK.md §3.6), as an Effect:
+ * The GRPO trainer (docs/grpo.md §1), as an Effect:
  *
  *   for step s = start .. maxSteps − 1:
  *     prompts   ← task.trainPrompts(rng(seed, s))                  promptsPerStep prompts

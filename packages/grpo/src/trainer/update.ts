@@ -1,5 +1,5 @@
 /**
- * One GRPO optimiser update on one minibatch (DEEPSEEK.md §3.6, "for each gradient step"):
+ * One GRPO optimiser update on one minibatch (docs/grpo.md §1, "for each gradient step"):
  *
  *   ℓ_θ   = policyLogProbs(model, batch)                  forced routing + sampling mask (on the tape)
  *   ℓ_ref = policyLogProbs(reference, batch)              only when β > 0 (no tape)

@@ -1,5 +1,5 @@
 /**
- * DeepSeek-V3.2 chat encoding (DEEPSEEK.md §3.8; HF `DeepSeek-V3.2/encoding/encoding_dsv32.py`, as adapted in
+ * DeepSeek-V3.2 chat encoding (docs/model.md §7; HF `DeepSeek-V3.2/encoding/encoding_dsv32.py`, as adapted in
  * SGLang): OpenAI-format messages -> the prompt text, and a completion text -> an assistant message.
  *
  *   BOS system-content

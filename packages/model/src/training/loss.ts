@@ -1,6 +1,6 @@
 /**
  * Language-modelling loss over full sequences (next-token cross-entropy on the positions that carry a target),
- * plus DeepSeek-V3's sequence-wise balance loss (DEEPSEEK.md §2.5):
+ * plus DeepSeek-V3's sequence-wise balance loss (docs/model.md §4):
  *
  *   L = Σ_{(b,t): y_bt ≠ −1} −log softmax(logits_bt)[y_bt] / #targets  +  α Σ_MoE-layers L_bal
  *

@@ -1,6 +1,6 @@
 /**
  * One optimizer step over one or more micro-batches (gradient accumulation), then DeepSeek-V3's aux-loss-free
- * balancing of the MoE gate biases (DEEPSEEK.md §2.5):
+ * balancing of the MoE gate biases (docs/model.md §4):
  *
  *   g = Σ_m (n_m / N) ∇L_m          L_m: mean loss of micro-batch m over its n_m target tokens, N = Σ n_m
  *   θ ← AdamW(θ, clip(g))           (optimizer.ts)

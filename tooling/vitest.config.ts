@@ -1,0 +1,3 @@
+import { dsProject } from "./src/vitest-preset.js"
+
+export default dsProject("@ds/tooling")

@@ -34,6 +34,7 @@ export {
   makeLocalLanguageModel,
   toChatMessages,
 } from "./language-model.ts"
+export { OpenAiCompat, type OpenAiCompatOptions, OpenAiCompatOverrides, makeOpenAiCompat, toOpenAiMessages } from "./providers/openai-compat.ts"
 export { linear } from "./linear.ts"
 export { type DispatchPlan, type MoeOptions, type MoeOutput, type MoeWeights, moe, planDispatch } from "./moe.ts"
 export {

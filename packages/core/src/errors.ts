@@ -17,13 +17,14 @@ export class ShapeError extends Schema.TaggedError<ShapeError>()("ShapeError", {
   }
 }
 
-/** A configuration value is missing, malformed or inconsistent with another one. */
+/** A configuration value is missing, malformed or inconsistent with another one; `file` names where it was read. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   field: Schema.String,
   reason: Schema.String,
+  file: Schema.optional(Schema.String),
 }) {
   override get message(): string {
-    return `config field "${this.field}": ${this.reason}`
+    return `${this.file === undefined ? "" : `${this.file}: `}config field "${this.field}": ${this.reason}`
   }
 }
 

@@ -160,8 +160,15 @@ const toLoadError =
 /** Loads a checkpoint folder (config, parameters, and the tokenizer when `tokenizer.json` is there). */
 export const loadCheckpoint = (dir: string): Effect.Effect<Checkpoint, CheckpointLoadError> =>
   Effect.gen(function* () {
-    const raw = yield* readJsonFile(join(dir, "config.json"))
-    const config = yield* Effect.try({ try: () => parseModelConfig(raw), catch: toLoadError(dir) })
+    const configPath = join(dir, "config.json")
+    const raw = yield* readJsonFile(configPath)
+    const config = yield* Effect.try({
+      try: () => parseModelConfig(raw),
+      catch: (error) =>
+        error instanceof ConfigError && error.file === undefined
+          ? new ConfigError({ field: error.field, reason: error.reason, file: configPath })
+          : toLoadError(dir)(error),
+    })
     const mtp = isHuggingFaceConfig(raw) ? Number((raw as Record<string, unknown>).num_nextn_predict_layers ?? 0) : 0
     const params = yield* Effect.tryPromise({ try: () => readParameters(dir, config, mtp), catch: toLoadError(dir) })
     const tokenizerPath = join(dir, "tokenizer.json")

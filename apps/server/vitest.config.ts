@@ -1,0 +1,3 @@
+import { dsProject } from "@ds/tooling/vitest"
+
+export default dsProject("@ds/server")

@@ -1,6 +1,6 @@
 /**
  * Lightning indexer (docs/attention.md §3; reference `Indexer.forward` with the "indexer RoPE is not interleaved"
- * fix, golden/base README).
+ * fix, tooling/fixtures/golden/README.md).
  *
  *   I[t, s] = Σ_j w[t, j] · ReLU(q[t, j] · k[s])          w = weights_proj(x) · H_I^-½ · d_I^-½
  *

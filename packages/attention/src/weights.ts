@@ -1,6 +1,6 @@
 /**
- * The attention weights of one block, named as the reference `state_dict()` (golden/base README "Parameter
- * naming"; docs/attention.md §3, §5; docs/model.md §5). Linear weights are [out, in] (y = x·Wᵀ).
+ * The attention weights of one block, named as the reference `state_dict()` (fixture README
+ * tooling/fixtures/golden/base/README.md; docs/attention.md §3, §5; docs/model.md §5). Linear weights are [out, in] (y = x·Wᵀ).
  *
  *   wq_a    [q_lora, dim]                  q_norm  [q_lora]
  *   wq_b    [H·(nope+rope), q_lora]        per head nope first, rope last

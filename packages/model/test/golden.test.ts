@@ -1,5 +1,5 @@
 /**
- * Parity with DeepSeek's reference model on the golden data (golden/base README): prefill and all six decode calls
+ * Parity with DeepSeek's reference model on the golden data (tooling/fixtures/golden/README.md): prefill and all six decode calls
  * give logits within atol = rtol = 1e-4 and exactly the reference's indexer attended sets and expert sets; a single
  * 38-token prefill equals prefill + decode. Runs the same code path as `ds forward` (runForwardCalls).
  */

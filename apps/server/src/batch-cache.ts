@@ -1,6 +1,6 @@
 /**
  * The KV cache of the running batch, whose rows come and go (docs/server.md §2; the cache layout is
- * docs/attention.md's KV cache: per layer kv [B, E, kv_lora + R], indexKeys [B, E, d_I], lengths [B]).
+ * the KV cache of docs/attention.md §8: per layer kv [B, E, kv_lora + R], indexKeys [B, E, d_I], lengths [B]).
  *
  *   join:   a sequence prefilled alone in its own [1, E₁, ·] cache becomes the last row of the batch:
  *           both are zero-padded along the key axis to E = max(E_batch, E₁), then concatenated along the batch axis

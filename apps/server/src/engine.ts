@@ -14,7 +14,7 @@
  * draws one uniform per token from `Rng.make(seed)`, so a request gives the same tokens alone or batched.
  *
  * Log-probabilities reported to clients are those of the model's raw distribution, log softmax(logits), as in
- * vLLM; the sampler's processed distribution (docs/model.md, sampler) decides the token.
+ * vLLM; the sampler's processed distribution (docs/model.md §6) decides the token.
  */
 import type { Rng } from "@ds/core"
 import {

@@ -24,11 +24,15 @@ export interface ToolContext {
   readonly sandbox: (code: string) => SandboxResult
 }
 
+/** Arguments after JSON-Schema validation: the schema, not TypeScript, guarantees their shape. */
+// biome-ignore lint/suspicious/noExplicitAny: tool arguments are validated at run time against the JSON Schema.
+export type ToolArgs = { readonly [name: string]: any }
+
 export interface ToolSpec {
   readonly name: string
   readonly description: string
   readonly parameters: JsonSchema
-  readonly run: (ctx: ToolContext, args: Record<string, never>) => unknown
+  readonly run: (ctx: ToolContext, args: ToolArgs) => unknown
 }
 
 /** A refusal by a tool (bad id, rule broken): becomes `{"error": message}` for the model. */
@@ -132,9 +136,9 @@ export class Episode {
             this.submitted = true
             this.answer = answer
           },
-          sandbox: (code) => runSandboxed(code),
+          sandbox: (code) => runSandboxed(code, toolLimits),
         },
-        args as Record<string, never>,
+        args as ToolArgs,
       )
       return { ok: true, content: JSON.stringify(value ?? null), value }
     } catch (error) {
@@ -153,6 +157,9 @@ export class Episode {
     this.db.close()
   }
 }
+
+/** Limits of sandboxed tool calls: generous in time so that a loaded machine does not change an outcome. */
+export const toolLimits = { timeoutMs: 5000, memoryBytes: 32 * 1024 * 1024 }
 
 export const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex")
 

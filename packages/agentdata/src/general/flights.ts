@@ -62,7 +62,7 @@ export const flights: Domain = {
       for (const b of airports)
         if (a !== b)
           for (let day = 1; day <= 4; day++)
-            for (let k = rng.int(1, 4); k > 0; k--)
+            for (let k = rng.int(1, 4); k > 0; k--, id++)
               rows.push([
                 id,
                 `DS${100 + id}`,
@@ -73,8 +73,7 @@ export const flights: Domain = {
                 rng.choice(["economy", "economy", "business"]),
                 rng.int(20, 120) * 5,
                 rng.int(0, 6),
-              ]),
-                id++
+              ])
     db.insert("flights", ["id", "code", "origin", "dest", "day", "dep_hour", "cabin", "price", "seats"], rows)
     const used = new Set<string>()
     const travellers = Array.from({ length: rng.int(4, 8) }, (_, i) => [

@@ -3,19 +3,16 @@
  * check, then harder and harder; the unit keeps its `tasks` hardest checked levels.
  */
 import type { Rng } from "@ds/core"
-import { buildImage, type Environment, type Task } from "../env/environment.ts"
+import type { SynthesizedUnit } from "../categories/unit.ts"
+import type { Environment, Task } from "../env/environment.ts"
 import { Db } from "../env/sqlite.ts"
-import { oracleRecord, type TaskRecord, type UnitSpec } from "../pipeline/record.ts"
+import { type TaskRecord, tryOracle, type UnitSpec } from "../pipeline/record.ts"
 import type { Domain } from "./domain.ts"
 
 /** Re-draws allowed per level when a draft's solution fails its verifier or the draw is infeasible. */
 export const REPAIRS = 8
 
-export interface SynthesizedUnit {
-  readonly env: Environment
-  readonly tasks: ReadonlyArray<Task>
-  readonly records: ReadonlyArray<TaskRecord>
-}
+export type { SynthesizedUnit } from "../categories/unit.ts"
 
 export const synthesizeDomain = (
   domain: Domain,
@@ -47,13 +44,8 @@ export const synthesizeDomain = (
           solve: draft.solve,
           verify: draft.verify,
         }
-        let record: TaskRecord
-        try {
-          record = oracleRecord(env, task, spec)
-        } catch {
-          continue
-        }
-        if (!record.metadata.verifier.passed) continue
+        const record = tryOracle(env, task, spec)
+        if (record === undefined || !record.metadata.verifier.passed) continue
         kept.push({ task, record })
         break
       }

@@ -8,7 +8,7 @@
  * and the RL task (prompt + environment + checker).
  */
 import { Schema } from "effect"
-import { type Environment, Episode, type OpenAITool, openAITools, type Task } from "../env/environment.ts"
+import { type Environment, Episode, openAITools, type Task } from "../env/environment.ts"
 
 export const ToolCallSchema = Schema.Struct({
   id: Schema.String,
@@ -98,7 +98,7 @@ export const oracleRecord = (env: Environment, task: Task, spec: UnitSpec): Task
     const result = task.verify(episode.answer, episode.db)
     return {
       messages,
-      tools: openAITools(env.tools) as Array<OpenAITool> as TaskRecord["tools"],
+      tools: openAITools(env.tools) as unknown as TaskRecord["tools"],
       metadata: {
         id: task.id,
         env_id: env.id,
@@ -119,3 +119,13 @@ export const oracleRecord = (env: Environment, task: Task, spec: UnitSpec): Task
 
 const closing = (answer: unknown): string =>
   `I have submitted the result: ${typeof answer === "string" ? answer : JSON.stringify(answer)}`
+
+/** The oracle record, or undefined when the oracle fails (a rejected draft). */
+export const tryOracle = (env: Environment, task: Task, spec: UnitSpec): TaskRecord | undefined => {
+  try {
+    return oracleRecord(env, task, spec)
+  } catch (error) {
+    if (error instanceof OracleError) return undefined
+    throw error
+  }
+}

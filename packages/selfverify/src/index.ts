@@ -6,6 +6,9 @@
 
 export * from "./domain/expression.ts"
 export * from "./domain/proofs.ts"
+export * from "./loops/autolabel.ts"
+export * from "./loops/search.ts"
+export * from "./loops/store.ts"
 export * from "./parse.ts"
 export * from "./prompts.ts"
 export * from "./rewards.ts"

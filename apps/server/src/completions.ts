@@ -271,7 +271,7 @@ const sseAnswer = (
         (handle, i) =>
           runChoice(handle, states[i] as ChoiceState, (delta) =>
             wrap(toChunk(i, states[i] as ChoiceState, delta)),
-          ).pipe(Effect.andThen(wrap(toChunk(i, states[i] as ChoiceState, "last")))),
+          ).pipe(Effect.andThen(() => wrap(toChunk(i, states[i] as ChoiceState, "last")))),
         { concurrency: "unbounded", discard: true },
       )
       if (request.includeUsage) yield* send({ ...base, choices: [], usage: usageOf(promptTokens, states) })

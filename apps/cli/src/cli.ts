@@ -4,6 +4,7 @@
  */
 import { createRequire } from "node:module"
 import { Command } from "effect/cli"
+import { agentdata } from "./commands/agentdata/index.ts"
 import { bench } from "./commands/bench.ts"
 import { demo } from "./commands/demo.ts"
 import { forward } from "./commands/forward.ts"
@@ -22,6 +23,7 @@ export const commands = [
   grpo,
   forward,
   bench,
+  agentdata,
 ] as const
 
 export const ds = Command.make("ds").pipe(

@@ -335,3 +335,67 @@ describe("the full loss", () => {
     expect(tf.memory().numTensors).toBe(before)
   })
 })
+
+describe("each V3.2 stabiliser in the loss changes it when switched off, and only when it acts", () => {
+  const mask = t2([
+    [1, 1],
+    [1, 1],
+  ])
+  const sampling = t2([
+    [log(0.5), log(0.5)],
+    [log(0.6), log(0.4)],
+  ])
+  // Row 0 drifted: mean_t(ℓ_sampling − ℓ_θ) = log(0.5/0.2) ≈ 0.92; row 1 is on-policy.
+  const drifted = t2([
+    [log(0.2), log(0.2)],
+    [log(0.6), log(0.4)],
+  ])
+  const ref = t2([
+    [log(0.3), log(0.3)],
+    [log(0.5), log(0.5)],
+  ])
+  const loss = (inputs: Parameters<typeof grpoLoss>[0], overrides: Partial<GrpoLossConfig>) =>
+    grpoLoss(inputs, config(overrides)).dataSync()[0] ?? Number.NaN
+
+  it("OPSM: off differs from on when a negative-advantage sequence drifted past δ; equal when none qualifies", () => {
+    const acting = {
+      policyLogps: drifted,
+      samplingLogps: sampling,
+      advantages: tf.tensor1d([-1, 1]),
+      completionMask: mask,
+    }
+    expect(loss(acting, { offPolicyMaskThreshold: null })).not.toBeCloseTo(
+      loss(acting, { offPolicyMaskThreshold: 0.5 }),
+      4,
+    )
+    const positive = { ...acting, advantages: tf.tensor1d([1, -1]) } // the drifted row has Â > 0: never masked
+    expect(loss(positive, { offPolicyMaskThreshold: null })).toBeCloseTo(
+      loss(positive, { offPolicyMaskThreshold: 0.5 }),
+      6,
+    )
+  })
+
+  it("unbiased KL: differs from plain k3 once π_θ ≠ π_old; equal at π_θ = π_old", () => {
+    const advantages = tf.tensor1d([0, 0])
+    const off = { policyLogps: drifted, samplingLogps: sampling, refLogps: ref, advantages, completionMask: mask }
+    const common = { beta: 0.5, offPolicyMaskThreshold: null }
+    expect(loss(off, { ...common, klEstimator: "unbiased" })).not.toBeCloseTo(
+      loss(off, { ...common, klEstimator: "k3" }),
+      4,
+    )
+    const on = { ...off, policyLogps: sampling }
+    expect(loss(on, { ...common, klEstimator: "unbiased" })).toBeCloseTo(loss(on, { ...common, klEstimator: "k3" }), 6)
+  })
+
+  it("dapo divides by the optimiser batch's token count, so with it dapo ≠ bnpo; without it they agree", () => {
+    const inputs = {
+      policyLogps: drifted,
+      samplingLogps: sampling,
+      advantages: tf.tensor1d([1, -1]),
+      completionMask: mask,
+    }
+    const bnpo = loss(inputs, { lossType: "bnpo" })
+    expect(loss(inputs, { lossType: "dapo" })).toBeCloseTo(bnpo, 6)
+    expect(loss({ ...inputs, numItemsInBatch: 8 }, { lossType: "dapo" })).toBeCloseTo((bnpo * 4) / 8, 6)
+  })
+})

@@ -12,7 +12,6 @@ import {
 } from "@ds/model"
 import { Effect, Layer } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
-import { type DemoPreset, demoProgram } from "../src/demo/demo-program.ts"
 import { grpoProgram } from "../src/program/grpo-program.ts"
 
 const layers = Layer.mergeAll(Backend.layerChoice("wasm"), Progress.layerSilent)
@@ -116,43 +115,5 @@ describe("ds grpo --config FILE", () => {
     const error = await Effect.runPromise(Effect.flip(grpoProgram(file).pipe(Effect.provide(layers))))
     expect(error._tag).toBe("ConfigError")
     expect(error.message).toMatch(/grpo.numGenerations/)
-  })
-})
-
-describe("ds demo", () => {
-  it("runs SFT then GRPO and writes summary.json with the before/after figures and the plots", async () => {
-    const runDir = path.join(tempDir(), "demo")
-    const preset: DemoPreset = {
-      digits: 1,
-      sftChunkSteps: 4,
-      sftMaxSteps: 4,
-      sftTargetAccuracy: 1,
-      sftBatch: 8,
-      sftLearningRate: 5e-3,
-      sftWarmupSteps: 2,
-      grpo: {
-        maxSteps: 2,
-        promptsPerStep: 2,
-        numGenerations: 4,
-        stepsPerGeneration: 2,
-        learningRate: 1e-3,
-        saveSteps: 2,
-      },
-      evalPrompts: 4,
-      evalSamples: 1,
-      evalSteps: 2,
-    }
-    const summary = await Effect.runPromise(demoProgram({ runDir, preset }).pipe(Effect.provide(layers)))
-    const written = JSON.parse(fs.readFileSync(path.join(runDir, "summary.json"), "utf8"))
-    expect(written).toEqual(JSON.parse(JSON.stringify(summary)))
-    expect(Object.keys(written.grpo).sort()).toEqual([
-      "accuracy_after",
-      "accuracy_before",
-      "reward_after",
-      "reward_before",
-    ])
-    expect(written.sft.steps).toBe(4)
-    expect(written.grpo.accuracy_before).toBe(written.sft.accuracy)
-    for (const plot of written.plots) expect(fs.existsSync(path.join(runDir, plot))).toBe(true)
   })
 })

@@ -52,11 +52,11 @@ const prompts = ["12+3=", "7*8=", "hello"].map((text, i) => ({
   metadata: {},
 }))
 
-const rollouts = (temperature: number) =>
+const rollouts = (temperature: number, sampling: { topP: number; topK: number } = { topP: 0.8, topK: 20 }) =>
   sampleRollouts(model, tokenizer, prompts, {
     numGenerations: 3,
     maxNewTokens: 6,
-    sampling: { temperature, topP: 0.8, topK: 20 },
+    sampling: { temperature, ...sampling },
     stopTokens: [],
     recordRouting: true,
     recordKeptTokens: true,
@@ -116,5 +116,45 @@ describe("replaying the sampling conditions (Keep Routing + Keep Sampling Mask)"
       expect(r.routedExperts?.[0]?.[0]?.length).toBe(2)
       expect(r.truncated).toBe(true) // no stop token: every completion hits maxNewTokens
     })
+  })
+})
+
+const maxMaskedDiff = (a: tf.Tensor, b: tf.Tensor, mask: ArrayLike<number>): number => {
+  const x = a.dataSync()
+  const y = b.dataSync()
+  let max = 0
+  for (let i = 0; i < x.length; i++) if ((mask[i] ?? 0) > 0) max = Math.max(max, Math.abs((x[i] ?? 0) - (y[i] ?? 0)))
+  return max
+}
+
+describe("each replay switch changes the training forward when it acts, and nothing when it does not", () => {
+  it("Keep Sampling Mask with top-p 1 and no top-k (kept set = whole vocabulary) equals no mask", () => {
+    const batch = collateRollouts(rollouts(0.9, { topP: 1, topK: 0 }))
+    const on = policyLogProbs(model, batch, { keepRouting: true, keepSamplingMask: true, temperature: 0.9 })
+    const off = policyLogProbs(model, batch, { keepRouting: true, keepSamplingMask: false, temperature: 0.9 })
+    expect(maxMaskedDiff(on.logps, off.logps, batch.completionMask)).toBeLessThan(1e-5)
+    tf.dispose([on.logps, on.entropy, off.logps, off.entropy])
+  })
+
+  it("Keep Routing: equal to free routing while the router is unchanged; different once the router moved", () => {
+    const batch = collateRollouts(rollouts(0.9))
+    const forward = (keepRouting: boolean) =>
+      policyLogProbs(model, batch, { keepRouting, keepSamplingMask: true, temperature: 0.9 })
+    const replayed = forward(true)
+    const free = forward(false)
+    expect(maxMaskedDiff(replayed.logps, free.logps, batch.completionMask)).toBeLessThan(1e-4)
+    // An update moved the router (π_θ ≠ π_sampling): free routing now picks other experts, replay keeps the recorded.
+    const gate = model.params.get("layers.1.ffn.gate.weight") as tf.Variable
+    const saved = gate.clone()
+    gate.assign(tf.add(gate, tf.randomNormal(gate.shape, 0, 2, "float32", 3)))
+    const replayedMoved = forward(true)
+    const freeMoved = forward(false)
+    const recorded = batch.routedExperts?.[0] ?? new Int32Array()
+    const used = replayedMoved.routing[0] ?? new Int32Array()
+    for (let i = 0; i < recorded.length; i++) if ((recorded[i] ?? -1) >= 0) expect(used[i]).toBe(recorded[i])
+    expect(maxMaskedDiff(replayedMoved.logps, freeMoved.logps, batch.completionMask)).toBeGreaterThan(1e-3)
+    gate.assign(saved)
+    tf.dispose([saved, replayed.logps, replayed.entropy, free.logps, free.entropy])
+    tf.dispose([replayedMoved.logps, replayedMoved.entropy, freeMoved.logps, freeMoved.entropy])
   })
 })

@@ -5,6 +5,7 @@
  */
 
 export {
+  acquireCheckpoint,
   type Checkpoint,
   type CheckpointLoadError,
   loadCheckpoint,
@@ -34,8 +35,6 @@ export {
   makeLocalLanguageModel,
   toChatMessages,
 } from "./language-model.ts"
-export { OpenAiCompat, type OpenAiCompatOptions, OpenAiCompatOverrides, makeOpenAiCompat, toOpenAiMessages } from "./providers/openai-compat.ts"
-export { linear } from "./linear.ts"
 export { type DispatchPlan, type MoeOptions, type MoeOutput, type MoeWeights, moe, planDispatch } from "./moe.ts"
 export {
   type AdamWConfig,
@@ -71,12 +70,22 @@ export {
   generateText,
 } from "./programs/generate-program.ts"
 export {
+  type SupervisedTask,
+  sftSettings,
+  sftTrainer,
   type TrainError,
   type TrainEvent,
   type TrainOptions,
   type TrainSummary,
   trainProgram,
 } from "./programs/train-program.ts"
+export {
+  makeOpenAiCompat,
+  OpenAiCompat,
+  type OpenAiCompatOptions,
+  OpenAiCompatOverrides,
+  toOpenAiMessages,
+} from "./providers/openai-compat.ts"
 export {
   keptTokens,
   logProbOverKept,
@@ -88,14 +97,6 @@ export {
 } from "./sampler.ts"
 export { learningRateAt, type ScheduleConfig } from "./schedule.ts"
 export {
-  type AdditionExample,
-  additionExample,
-  additionSequenceLength,
-  encodeAddition,
-  isHeldOut,
-  sampleAddition,
-} from "./tasks/addition.ts"
-export {
   type BpeTrainOptions,
   defaultSplitPattern,
   type TrainedBpe,
@@ -103,13 +104,13 @@ export {
   trainBpe,
 } from "./tokenizer/bpe-trainer.ts"
 export {
-  type ChatMessage,
+  ChatMessage,
   type EncodeChatOptions,
   encodeChat,
   parseCompletion,
   type ThinkingMode,
-  type ToolCall,
-  type ToolDefinition,
+  ToolCall,
+  ToolDefinition,
 } from "./tokenizer/chat-template.ts"
 export { specialTokenList, specialTokens } from "./tokenizer/special-tokens.ts"
 export {
@@ -122,15 +123,32 @@ export {
 } from "./tokenizer/tokenizer.ts"
 export { type SupervisedExample, splitMicroBatches, toPackedTokenBatch, toTokenBatch } from "./training/batches.ts"
 export {
-  additionSource,
   type ExampleSource,
+  encodeExample,
   parseRecord,
-  readJsonl,
+  readTextExamples,
   type TextExample,
   textSource,
 } from "./training/data.ts"
 export { crossEntropy, type LossOptions, type LossResult, languageModelLoss, type TokenBatch } from "./training/loss.ts"
 export { type TrainStepOptions, type TrainStepResult, trainStep, updateGateBiases } from "./training/train-step.ts"
+export {
+  configHash,
+  freshOptimizer,
+  loadTrainerCheckpoint,
+  optimizerFile,
+  type ResumeExpectation,
+  readTrainerState,
+  saveTrainerCheckpoint,
+  type TrainerCheckpoint,
+  type TrainerState,
+  TrainerStateError,
+  type TrainerStateInput,
+  TrainerStateSchema,
+  trainableParameters,
+  trainerStateFile,
+  trainerStateFormat,
+} from "./training/trainer-state.ts"
 export {
   cacheLengths,
   createModelCache,

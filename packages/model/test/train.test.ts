@@ -1,20 +1,56 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { initBackend, readMetricsFile } from "@ds/core"
+import { initBackend, type Rng, readMetricsFile } from "@ds/core"
+import { it as effectIt } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber, Option } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadCheckpoint } from "../src/checkpoint.ts"
 import { decodeModelConfig } from "../src/config.ts"
-import { defaultAdamW, initAdamW } from "../src/optimizer.ts"
+import { defaultAdamW } from "../src/optimizer.ts"
 import { disposeParameters, initParameters } from "../src/params.ts"
 import { tinyPreset } from "../src/presets.ts"
-import { type TrainOptions, trainProgram } from "../src/programs/train-program.ts"
+import { type SupervisedTask, type TrainOptions, trainProgram } from "../src/programs/train-program.ts"
+import { specialTokens } from "../src/tokenizer/special-tokens.ts"
 import { toTokenBatch } from "../src/training/batches.ts"
 import { trainStep } from "../src/training/train-step.ts"
+import {
+  configHash,
+  freshOptimizer,
+  loadTrainerCheckpoint,
+  readTrainerState,
+  saveTrainerCheckpoint,
+  trainableParameters,
+} from "../src/training/trainer-state.ts"
 
 const root = mkdtempSync(join(tmpdir(), "ds-model-train-"))
+
+/** A small task of the test's own (tasks live with their callers): copy three digits after "=". */
+const copyTask: SupervisedTask = {
+  name: "copy-3",
+  sequenceLength: 1 + 4 + 3 + 1,
+  evaluation: "exact_match",
+  source: (tokenizer, rng) => {
+    const example = (r: Rng) => {
+      const digits = Array.from({ length: 3 }, () => String(r.int(0, 10))).join("")
+      return {
+        prompt: tokenizer.encode(`${specialTokens.bos}${digits}=`),
+        completion: tokenizer.encode(`${digits}${specialTokens.eos}`),
+      }
+    }
+    return {
+      batch: (step, count) => {
+        const r = rng.fork("data").fork(step)
+        return Array.from({ length: count }, () => example(r))
+      },
+      validation: (count) => {
+        const r = rng.fork("validation")
+        return Array.from({ length: count }, () => example(r))
+      },
+    }
+  },
+}
 
 beforeAll(async () => {
   await initBackend("wasm")
@@ -23,37 +59,10 @@ beforeAll(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }))
 
 describe("training", () => {
-  it("the tiny preset learns 2-digit addition: >= 60% exact answers on held-out pairs after 250 steps (chance 0.1%)", async () => {
-    const out = join(root, "addition")
-    const summary = await Effect.runPromise(
-      trainProgram({
-        out,
-        data: "addition",
-        digits: 2,
-        steps: 250,
-        batchSize: 32,
-        learningRate: 1e-2,
-        evalEvery: 0,
-        saveEvery: 0,
-        evalExamples: 200,
-        seed: 5,
-      }),
-    )
-    expect(summary.evaluation?.metric).toBe("heldout_accuracy")
-    expect(summary.evaluation?.value).toBeGreaterThanOrEqual(0.6)
-    const { events } = readMetricsFile(join(out, "metrics.jsonl"))
-    expect(events.filter((e) => typeof e.loss === "number").length).toBe(250)
-    expect(readFileSync(join(out, "loss.svg"), "utf8")).toContain("<svg")
-    const checkpoint = await Effect.runPromise(loadCheckpoint(summary.checkpoint))
-    expect(checkpoint.tokenizer?.encode("21+43=")).toEqual([50, 49, 43, 52, 51, 61])
-    disposeParameters(checkpoint.params)
-  }, 180_000)
-
   it("a run killed after a checkpoint resumes and continues the same loss curve", async () => {
     const base: TrainOptions = {
       out: "",
-      data: "addition",
-      digits: 2,
+      data: copyTask,
       steps: 6,
       batchSize: 8,
       saveEvery: 3,
@@ -72,9 +81,8 @@ describe("training", () => {
           trainProgram({
             ...base,
             out: killed,
-            onEvent: (e) => {
-              if (e.type === "checkpoint" && e.step === 3) Deferred.doneUnsafe(saved, Effect.void)
-            },
+            onEvent: (e) =>
+              e.type === "checkpoint" && e.step === 3 ? Effect.asVoid(Deferred.succeed(saved, undefined)) : Effect.void,
           }),
         )
         yield* Deferred.await(saved)
@@ -140,9 +148,7 @@ describe("training", () => {
       n_heads: 2,
     })
     const model = { config, params: initParameters(config, 1) }
-    const optimizer = initAdamW(
-      new Map([...model.params].filter(([name, v]) => v.trainable && !name.includes(".indexer."))),
-    )
+    const optimizer = freshOptimizer(model)
     const batch = toTokenBatch(
       [
         { prompt: [1, 2, 3], completion: [4, 5, 6] },
@@ -164,4 +170,119 @@ describe("training", () => {
     expect(tf.memory().numTensors).toBe(before)
     disposeParameters(model.params)
   })
+})
+
+describe("the trainer checkpoint (one format for SFT and GRPO)", () => {
+  const config = decodeModelConfig({
+    ...tinyPreset,
+    vocab_size: 263,
+    dim: 32,
+    inter_dim: 32,
+    moe_inter_dim: 16,
+    n_heads: 2,
+  })
+  const settings = { lr: 1, data: "copy-3" }
+  const save = (dir: string) =>
+    Effect.gen(function* () {
+      const model = { config, params: initParameters(config, 4) }
+      const optimizer = freshOptimizer(model)
+      optimizer.step = 7
+      for (const [name, m] of optimizer.m) m.fill(name.length)
+      yield* saveTrainerCheckpoint(
+        dir,
+        { model, tokenizer: undefined, optimizer },
+        { trainer: "sft", step: 5, seed: 9, configHash: configHash(settings) },
+      )
+      disposeParameters(model.params)
+    })
+
+  effectIt.effect("round-trips step, seed, optimizer step and moments; trains exactly trainableParameters", () =>
+    Effect.gen(function* () {
+      const dir = join(root, "state-roundtrip")
+      yield* save(dir)
+      const loaded = yield* loadTrainerCheckpoint(dir, {
+        trainer: "sft",
+        configHash: configHash({ data: "copy-3", lr: 1 }),
+      })
+      expect(Option.isSome(loaded)).toBe(true)
+      if (Option.isNone(loaded)) return
+      const { state, optimizer, model } = loaded.value
+      expect([state.format, state.trainer, state.step, state.optimizerStep, state.seed]).toEqual([1, "sft", 5, 7, 9])
+      expect(optimizer.step).toBe(7)
+      const names = [...trainableParameters(model.params).keys()].sort()
+      expect(state.trainable).toEqual(names)
+      expect(names.some((n) => n.endsWith(".gate.bias") || n.includes(".indexer."))).toBe(false)
+      expect(names.length).toBeGreaterThan(0)
+      for (const [name, m] of optimizer.m) expect(m[0]).toBe(name.length)
+      disposeParameters(model.params)
+    }),
+  )
+
+  effectIt.effect("no trainer_state.json: None (a fresh run)", () =>
+    Effect.gen(function* () {
+      const found = yield* loadTrainerCheckpoint(join(root, "no-such-run"), { trainer: "sft", configHash: "x" })
+      expect(Option.isNone(found)).toBe(true)
+    }),
+  )
+
+  effectIt.effect("a malformed trainer_state.json fails with TrainerStateError, not a defect", () =>
+    Effect.gen(function* () {
+      const dir = join(root, "state-malformed")
+      yield* save(dir)
+      writeFileSync(join(dir, "trainer_state.json"), '{"step": "three"}')
+      const error = yield* Effect.flip(loadTrainerCheckpoint(dir, { trainer: "sft", configHash: configHash(settings) }))
+      expect(error._tag).toBe("TrainerStateError")
+      writeFileSync(join(dir, "trainer_state.json"), "{not json")
+      const torn = yield* Effect.flip(readTrainerState(dir))
+      expect(torn._tag).toBe("TrainerStateError")
+    }),
+  )
+
+  effectIt.effect("another run's state (other trainer, other settings) fails with TrainerStateError naming it", () =>
+    Effect.gen(function* () {
+      const dir = join(root, "state-mismatch")
+      yield* save(dir)
+      const before = tf.memory().numTensors
+      const grpo = yield* Effect.flip(loadTrainerCheckpoint(dir, { trainer: "grpo", configHash: configHash(settings) }))
+      expect(grpo.message).toMatch(/trainer/)
+      const other = yield* Effect.flip(
+        loadTrainerCheckpoint(dir, { trainer: "sft", configHash: configHash({ ...settings, lr: 2 }) }),
+      )
+      expect(other._tag).toBe("TrainerStateError")
+      expect(other.message).toMatch(/settings hash/)
+      expect(tf.memory().numTensors).toBe(before)
+    }),
+  )
+
+  effectIt.effect("missing optimizer moments fail with TrainerStateError and free the loaded parameters", () =>
+    Effect.gen(function* () {
+      const dir = join(root, "state-moments")
+      yield* save(dir)
+      const state = JSON.parse(readFileSync(join(dir, "trainer_state.json"), "utf8"))
+      writeFileSync(join(dir, "optimizer.safetensors"), Buffer.alloc(0))
+      const before = tf.memory().numTensors
+      const error = yield* Effect.flip(loadTrainerCheckpoint(dir, { trainer: "sft", configHash: state.configHash }))
+      expect(["TrainerStateError", "SafetensorsError"]).toContain(error._tag)
+      expect(tf.memory().numTensors).toBe(before)
+    }),
+  )
+
+  it("ds train --resume under other settings fails with TrainerStateError instead of continuing another curve", async () => {
+    const base: TrainOptions = {
+      out: join(root, "resume-mismatch"),
+      data: copyTask,
+      steps: 2,
+      batchSize: 4,
+      saveEvery: 2,
+      evalEvery: 0,
+      evalExamples: 2,
+      modelOverrides: { dim: 32, inter_dim: 32, moe_inter_dim: 16, n_heads: 2 },
+    }
+    await Effect.runPromise(trainProgram(base))
+    const error = await Effect.runPromise(Effect.flip(trainProgram({ ...base, steps: 3, batchSize: 8, resume: true })))
+    expect(error._tag).toBe("TrainerStateError")
+    const state = JSON.parse(readFileSync(join(base.out, "checkpoint", "trainer_state.json"), "utf8"))
+    expect(state.trainer).toBe("sft")
+    expect(state.step).toBe(2)
+  }, 60_000)
 })

@@ -1,12 +1,15 @@
 /**
- * `ds train`: supervised training (SFT) of a DeepSeek-V3.2 model on the built-in addition task or on a text/chat
- * JSONL file, with AdamW, warm-up + cosine schedule, clipping, checkpoints and resume, metrics.jsonl and SVG curves.
+ * `ds train`: supervised training (SFT) of a DeepSeek-V3.2 model on the built-in addition task (@ds/grpo's task,
+ * passed to @ds/model's `trainProgram` as data) or on a text/chat JSONL file, with AdamW, warm-up + cosine schedule,
+ * clipping, checkpoints and resume, metrics.jsonl and SVG curves.
  */
+import { Progress } from "@ds/core"
+import { additionSupervisedTask } from "@ds/grpo"
 import { type TrainEvent, trainProgram } from "@ds/model"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlag } from "./options.ts"
-import { computeLayer, progressCallback } from "./run-compute.ts"
+import { computeLayer } from "./run-compute.ts"
 
 const optional = <A>(option: Option.Option<A>): A | undefined => Option.getOrUndefined(option)
 
@@ -45,25 +48,27 @@ export const train = Command.make(
   },
   (options) =>
     Effect.gen(function* () {
-      const bar = yield* progressCallback
-      const onEvent = (event: TrainEvent) => {
-        if (event.type === "step")
-          bar.update({
-            task: "train",
-            done: event.step,
-            total: event.totalSteps,
-            unit: "step",
-            info: { loss: event.loss, "tok/s": Math.round(event.tokensPerSecond) },
-          })
-        if (event.type === "done") bar.finish("train")
-      }
+      const progress = yield* Progress
+      const onEvent = (event: TrainEvent) =>
+        event.type === "step"
+          ? progress.update({
+              task: "train",
+              done: event.step,
+              total: event.totalSteps,
+              unit: "step",
+              info: { loss: event.loss, "tok/s": Math.round(event.tokensPerSecond) },
+            })
+          : event.type === "done"
+            ? progress.finish("train")
+            : Effect.void
+      const addition = options.data === "addition"
       const batchSize = optional(options.batchSize)
-      const learningRate = optional(options.learningRate)
+      // The addition task's tested learning rate (packages/grpo/test/addition.test.ts); JSONL data: trainProgram's.
+      const learningRate = optional(options.learningRate) ?? (addition ? 1e-2 : undefined)
       const init = optional(options.init)
       const summary = yield* trainProgram({
         out: options.out,
-        data: options.data,
-        digits: options.digits,
+        data: addition ? additionSupervisedTask(options.digits) : options.data,
         preset: options.preset,
         steps: options.steps,
         seed: options.seed,

@@ -5,12 +5,11 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Backend, ConfigError, InputError } from "@ds/core"
+import { Backend, ConfigError, InputError, writeTextAtomicSync } from "@ds/core"
 import { disposeParameters, loadCheckpoint } from "@ds/model"
 import { Effect } from "effect"
 import { RunFileError } from "../errors.ts"
-import { writeFileAtomic } from "../rollout/jsonl.ts"
-import { additionTask } from "../tasks/addition-task.ts"
+import { additionTask } from "../tasks/addition.ts"
 import { jsonlTask } from "../tasks/jsonl-task.ts"
 import type { Evaluation } from "../trainer/evaluate.ts"
 import { runGrpo } from "../trainer/trainer.ts"
@@ -42,40 +41,43 @@ export const grpoProgram = (configPath: string) =>
     yield* Backend
     const file: GrpoRunFile = yield* readRunFile(configPath)
     const checkpoint = yield* loadCheckpoint(file.checkpoint)
-    const tokenizer = checkpoint.tokenizer
-    if (tokenizer === undefined)
-      return yield* Effect.fail(
-        new InputError({ source: file.checkpoint, reason: "the checkpoint has no tokenizer.json" }),
-      )
-    const { task, weights } =
-      file.task.type === "addition"
-        ? (() => {
-            const t = additionTask(tokenizer, {
-              digits: file.task.digits,
-              evalPrompts: file.task.evalPrompts,
-              seed: file.grpo.seed,
-            })
-            return { task: t, weights: t.rewardWeights }
-          })()
-        : yield* jsonlTask(tokenizer, file.task)
-    const config = file.grpo.rewardWeights === undefined ? { ...file.grpo, rewardWeights: weights } : file.grpo
-    const resolved = path.join(file.runDir, "config.json")
-    yield* Effect.try({
-      try: () => writeFileAtomic(resolved, `${JSON.stringify({ ...file, grpo: config }, null, 2)}\n`),
-      catch: (error) => new RunFileError({ path: resolved, reason: String(error) }),
-    })
     const initial = { config: checkpoint.config, params: checkpoint.params }
-    const result = yield* runGrpo({
-      runDir: file.runDir,
-      config,
-      initial,
-      tokenizer,
-      task,
-      evalSamples: file.evalSamples,
-      ...(file.evalSteps === undefined ? {} : { evalSteps: file.evalSteps }),
+    const run = Effect.gen(function* () {
+      const tokenizer = checkpoint.tokenizer
+      if (tokenizer === undefined)
+        return yield* Effect.fail(
+          new InputError({ source: file.checkpoint, reason: "the checkpoint has no tokenizer.json" }),
+        )
+      const { task, weights } =
+        file.task.type === "addition"
+          ? (() => {
+              const t = additionTask(tokenizer, {
+                digits: file.task.digits,
+                evalPrompts: file.task.evalPrompts,
+                seed: file.grpo.seed,
+              })
+              return { task: t, weights: t.rewardWeights }
+            })()
+          : yield* jsonlTask(tokenizer, file.task)
+      const config = file.grpo.rewardWeights === undefined ? { ...file.grpo, rewardWeights: weights } : file.grpo
+      const resolved = path.join(file.runDir, "config.json")
+      yield* Effect.try({
+        try: () => writeTextAtomicSync(resolved, `${JSON.stringify({ ...file, grpo: config }, null, 2)}\n`),
+        catch: (error) => new RunFileError({ path: resolved, reason: String(error) }),
+      })
+      const result = yield* runGrpo({
+        runDir: file.runDir,
+        config,
+        initial,
+        tokenizer,
+        task,
+        evalSamples: file.evalSamples,
+        ...(file.evalSteps === undefined ? {} : { evalSteps: file.evalSteps }),
+      })
+      disposeParameters(result.model.params)
+      return result
     })
-    disposeParameters(initial.params)
-    disposeParameters(result.model.params)
+    const result = yield* run.pipe(Effect.ensuring(Effect.sync(() => disposeParameters(initial.params))))
     return {
       runDir: file.runDir,
       steps: result.state.step,

@@ -8,18 +8,16 @@
  * evaluation prompts are the whole eval file (none when it is not given).
  */
 import type { Rng } from "@ds/core"
-import { InputError } from "@ds/core"
-import { encodeChat, specialTokens, type TextTokenizer } from "@ds/model"
+import { InputError, readJsonl } from "@ds/core"
+import { ChatMessage, encodeChat, specialTokens, type TextTokenizer } from "@ds/model"
 import { Effect, Schema } from "effect"
 import type { RewardSpec } from "../program/run-file.ts"
 import { formatReward } from "../rewards/format.ts"
 import { lengthPenaltyReward } from "../rewards/length-penalty.ts"
 import { numericAnswerReward } from "../rewards/numeric-answer.ts"
 import type { RewardFunction } from "../rewards/reward-function.ts"
-import { readJsonl } from "../rollout/jsonl.ts"
-import { ChatMessage } from "../rollout/record.ts"
 import type { TaskPrompt } from "../rollout/rollouts.ts"
-import type { GrpoTask } from "../trainer/task.ts"
+import type { GrpoTask } from "./task.ts"
 
 export const PromptLineSchema = Schema.Struct({
   messages: Schema.Array(ChatMessage),

@@ -14,7 +14,7 @@ import { Effect } from "effect"
 import { numeric } from "../errors.ts"
 import { scoreRewards } from "../rewards/reward-function.ts"
 import { sampleRollouts } from "../rollout/rollouts.ts"
-import { type GrpoTask, toScoredSample } from "./task.ts"
+import { type GrpoTask, toScoredSample } from "../tasks/task.ts"
 
 export interface EvaluationOptions {
   readonly samples: number

@@ -1,5 +1,5 @@
 /**
- * The GRPO trainer (docs/grpo.md §1), as an Effect:
+ * The GRPO trainer (docs/grpo.md), as an Effect:
  *
  *   for step s = start .. maxSteps − 1:
  *     prompts   ← task.trainPrompts(rng(seed, s))                  promptsPerStep prompts
@@ -7,30 +7,45 @@
  *     rewards   ← weighted reward functions;  Â = R − mean_group(R)  (advantages.ts)
  *     repeat numIterations times: shuffle the kept samples, split into stepsPerGeneration minibatches,
  *                                  one AdamW update per minibatch (update.ts)   -> π_θ drifts from π_old
+ *                                  ("dapo" divides every minibatch's token sum by the rollout batch's token count)
  *     metrics   -> <runDir>/metrics.jsonl (one event per step; `eval/*` at step 0, every evalSteps and at the end)
- *     checkpoint every saveSteps and at the end -> <runDir>/checkpoint (policy + optimiser + step)
+ *     checkpoint every saveSteps and at the end -> <runDir>/checkpoint (@ds/model's trainer checkpoint)
  *
  * Resumable: with a checkpoint in `runDir` the run continues from its step, metrics after it are dropped, and every
- * random choice of step s derives from (seed, s), so the resumed curve equals the uninterrupted one. The reference
- * model (β > 0) is a frozen copy of the starting policy. Progress events go to the `Progress` service.
+ * random choice of step s derives from (seed, s), so the resumed curve equals the uninterrupted one. A checkpoint of
+ * another configuration (`grpoSettings`) fails with `TrainerStateError`. The reference model (β > 0) is a frozen
+ * copy of the starting policy. Progress events go to the `Progress` service. The trained copy is returned to the
+ * caller on success and freed when the run fails or is interrupted; the reference is freed either way.
+ *
+ * Metrics follow TRL's names: `reward_std` is the mean over groups of the within-group std (TRL), the batch std is
+ * `reward_std/batch`; `sampling/kept_tokens/mean` and `sampling/kept_truncated_frac` show the Keep Sampling Mask
+ * acting (mean kept-set size; fraction of steps whose kept set is smaller than the vocabulary).
  */
 import * as path from "node:path"
-import { Metrics, Progress, plotMetrics, Rng } from "@ds/core"
-import type { AdamWConfig, AdamWState, Model, TextTokenizer } from "@ds/model"
+import { Metrics, Progress, plotMetrics, Rng, writeJsonlAtomic } from "@ds/core"
+import {
+  type AdamWConfig,
+  type AdamWState,
+  configHash,
+  disposeParameters,
+  freshOptimizer,
+  loadTrainerCheckpoint,
+  type Model,
+  saveTrainerCheckpoint,
+  type TextTokenizer,
+  type TrainerState,
+} from "@ds/model"
 import * as tf from "@tensorflow/tfjs"
 import { Clock, Effect, Option } from "effect"
-import { computeAdvantages } from "../advantages.ts"
+import { computeAdvantages, unbiasedStd } from "../advantages.ts"
 import type { GrpoConfig } from "../config.ts"
 import { numeric } from "../errors.ts"
 import { rewardFunctionStats, scoreRewards } from "../rewards/reward-function.ts"
 import { collateRollouts, selectRecords } from "../rollout/collate.ts"
-import { writeJsonlAtomic } from "../rollout/jsonl.ts"
 import { type RolloutRecord, RolloutRecordSchema } from "../rollout/record.ts"
 import { sampleRollouts } from "../rollout/rollouts.ts"
-import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerState } from "./checkpoint.ts"
+import { type GrpoTask, toScoredSample } from "../tasks/task.ts"
 import { type Evaluation, evaluatePolicy } from "./evaluate.ts"
-import { freshOptimizer } from "./optimizer.ts"
-import { type GrpoTask, toScoredSample } from "./task.ts"
 import { grpoUpdate, type UpdateStats } from "./update.ts"
 
 export interface GrpoRunOptions<E, R> {
@@ -51,9 +66,19 @@ export interface GrpoRunOptions<E, R> {
 export interface GrpoRunResult {
   /** The trained policy (the caller disposes it with @ds/model `disposeParameters`). */
   readonly model: Model
-  readonly state: TrainerState
+  /** Steps and optimiser updates done. */
+  readonly state: Pick<TrainerState, "step" | "optimizerStep">
   /** The held-out evaluation after the last step, when `evalSteps` is set. */
   readonly finalEvaluation: Evaluation | undefined
+}
+
+/** The trainer name in trainer_state.json. */
+export const grpoTrainer = "grpo"
+
+/** What shapes a GRPO curve (hashed into trainer_state.json): the config but its step budget, and the task. */
+export const grpoSettings = (config: GrpoConfig, taskName: string) => {
+  const { maxSteps: _maxSteps, saveSteps: _saveSteps, ...rest } = config
+  return { ...rest, task: taskName }
 }
 
 /** A trainable copy of a model's parameters (trainability as in the source). */
@@ -67,11 +92,6 @@ const stepFile = (runDir: string, step: number) =>
 
 const mean = (xs: ReadonlyArray<number>): number =>
   xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length
-const populationStd = (xs: ReadonlyArray<number>): number => {
-  const m = mean(xs)
-  return Math.sqrt(mean(xs.map((x) => (x - m) ** 2)))
-}
-
 /** Zeroes the loss mask of truncated completions (TRL `mask_truncated_completions`). */
 const maskTruncated = (records: ReadonlyArray<RolloutRecord>, batch: ReturnType<typeof collateRollouts>) => {
   records.forEach((r, n) => {
@@ -105,6 +125,11 @@ const updateOnBatch = <E, R>(
 ): Array<UpdateStats> => {
   const { config } = ctx.options
   const stats: Array<UpdateStats> = []
+  // TRL's num_items_in_batch: the completion tokens of the whole rollout batch the minibatches split ("dapo").
+  const numItemsInBatch = kept.reduce((n, i) => {
+    const r = records[i] as RolloutRecord
+    return n + (config.maskTruncatedCompletions && r.truncated ? 0 : r.completionTokens.length)
+  }, 0)
   for (let iteration = 0; iteration < config.numIterations; iteration++) {
     const order = rng.fork(iteration).shuffle(kept)
     for (const minibatch of chunks(order, config.stepsPerGeneration)) {
@@ -115,6 +140,7 @@ const updateOnBatch = <E, R>(
         config,
         learningRate: config.learningRate,
         adamW: ctx.adamW,
+        numItemsInBatch: Math.max(1, numItemsInBatch),
         ...(ctx.reference === undefined ? {} : { reference: ctx.reference }),
       }
       stats.push(
@@ -182,9 +208,16 @@ const trainStep = <E, R>(ctx: StepContext<E, R>, step: number) =>
       perFunction[`rewards/${name}/mean`] = s.mean
       perFunction[`rewards/${name}/std`] = s.std
     }
+    const g = config.numGenerations
+    const groupStds = Array.from({ length: table.total.length / g }, (_, k) =>
+      unbiasedStd(table.total.slice(k * g, k * g + g)),
+    )
+    const vocab = ctx.model.config.vocab_size
+    const keptSizes = records.flatMap((r) => (r.keptTokens ?? []).map((set) => set?.length ?? vocab))
     return {
       reward: mean(table.total),
-      reward_std: populationStd(table.total),
+      reward_std: mean(groupStds),
+      "reward_std/batch": unbiasedStd(table.total),
       ...perFunction,
       frac_reward_zero_std: advantages.zeroStdFraction,
       updates: updates.length,
@@ -197,6 +230,9 @@ const trainStep = <E, R>(ctx: StepContext<E, R>, step: number) =>
       "opsm/divergence": meanOf(updates, (s) => s.offPolicyDivergence),
       "sampling/logp_diff/mean": meanOf(updates, (s) => s.logpDiffMean),
       "sampling/logp_diff/max": meanOf(updates, (s) => s.logpDiffMax),
+      "sampling/kept_tokens/mean": keptSizes.length === 0 ? null : mean(keptSizes),
+      "sampling/kept_truncated_frac":
+        keptSizes.length === 0 ? null : mean(keptSizes.map((size) => (size < vocab ? 1 : 0))),
       entropy: meanOf(updates, (s) => s.entropy),
       grad_norm: meanOf(updates, (s) => s.gradNorm),
       "completions/mean_length": mean(lengths),
@@ -226,7 +262,9 @@ const evaluationOptions = <E, R>(options: GrpoRunOptions<E, R>) => ({
 export const runGrpo = <E, R>(options: GrpoRunOptions<E, R>) =>
   Effect.gen(function* () {
     const { config, runDir } = options
-    const resumed = yield* loadTrainerCheckpoint(runDir)
+    const hash = configHash(grpoSettings(config, options.task.name))
+    const dir = path.join(runDir, "checkpoint")
+    const resumed = yield* loadTrainerCheckpoint(dir, { trainer: grpoTrainer, configHash: hash })
     const model = Option.isSome(resumed) ? resumed.value.model : cloneModel(options.initial)
     const optimizer = Option.isSome(resumed) ? resumed.value.optimizer : freshOptimizer(model)
     const start = Option.isSome(resumed) ? resumed.value.state.step : 0
@@ -239,8 +277,8 @@ export const runGrpo = <E, R>(options: GrpoRunOptions<E, R>) =>
       maxGradNorm: config.maxGradNorm,
     }
     const ctx: StepContext<E, R> = { options, model, reference, optimizer, adamW }
-    const progress = yield* Progress
     const loop = Effect.gen(function* () {
+      const progress = yield* Progress
       const metrics = yield* Metrics
       let finalEvaluation: Evaluation | undefined
       if (start === 0 && options.evalSteps !== undefined) {
@@ -267,10 +305,11 @@ export const runGrpo = <E, R>(options: GrpoRunOptions<E, R>) =>
             : { "eval/reward": evaluation.reward, "eval/accuracy": evaluation.accuracy }),
         })
         if (done % config.saveSteps === 0 || done === config.maxSteps)
-          yield* saveTrainerCheckpoint(runDir, model, options.tokenizer, optimizer, {
-            step: done,
-            optimizerStep: optimizer.step,
-          })
+          yield* saveTrainerCheckpoint(
+            dir,
+            { model, tokenizer: options.tokenizer, optimizer },
+            { trainer: grpoTrainer, step: done, seed: config.seed, configHash: hash },
+          )
         yield* progress.update({
           task: "grpo",
           done,
@@ -287,16 +326,17 @@ export const runGrpo = <E, R>(options: GrpoRunOptions<E, R>) =>
     })
     const finalEvaluation = yield* loop.pipe(
       Effect.provide(Metrics.layer(runDir, start > 0 ? { resumeFromStep: start } : {})),
+      Effect.tap(() => plotMetrics(runDir, grpoCharts)),
+      Effect.onError(() => Effect.sync(() => disposeParameters(model.params))),
       Effect.ensuring(
         Effect.sync(() => {
-          if (reference !== undefined) tf.dispose([...reference.params.values()])
+          if (reference !== undefined) disposeParameters(reference.params)
         }),
       ),
     )
-    yield* plotMetrics(runDir, grpoCharts)
     return {
       model,
-      state: { step: config.maxSteps, optimizerStep: optimizer.step },
+      state: { step: Math.max(start, config.maxSteps), optimizerStep: optimizer.step },
       finalEvaluation,
     } satisfies GrpoRunResult
   })

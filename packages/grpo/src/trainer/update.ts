@@ -6,14 +6,16 @@
  *   L     = grpoLoss(ℓ_θ, ℓ_sampling, ℓ_ref, Â)           OPSM recomputed here, with ℓ_θ detached
  *   θ    ← AdamW(θ, clip(∇L))                             @ds/model's optimiser
  *
- * Gate biases are not trained by gradients (@ds/model `isGradientTrained`); indexer weights get no gradient from
- * this loss (top-k is not differentiable). Returns the minibatch figures for the metrics.
+ * What is updated is decided by the optimiser's moments (@ds/model `trainableParameters`, the same set SFT trains
+ * and the trainer checkpoint saves): not the gate biases, not the indexer weights (no gradient reaches them: top-k
+ * is not differentiable); gradients of other variables are dropped. Returns the minibatch figures for the metrics.
  */
+import { stopGradient } from "@ds/core"
 import { type AdamWConfig, type AdamWState, adamWStep, type Model } from "@ds/model"
 import * as tf from "@tensorflow/tfjs"
 import type { GrpoConfig } from "../config.ts"
 import { type GrpoLossInputs, type GrpoLossStats, grpoLoss, grpoLossStats } from "../loss/grpo-loss.ts"
-import { detach, maskedMean } from "../loss/tensor-utils.ts"
+import { maskedMean } from "../loss/tensor-utils.ts"
 import type { RolloutBatch } from "../rollout/collate.ts"
 import { type PolicyForwardOptions, policyLogProbs } from "./policy-log-probs.ts"
 
@@ -84,7 +86,7 @@ export const grpoUpdate = (
   try {
     const { value, grads } = tf.variableGrads(() => {
       const policy = policyLogProbs(model, batch, forwardOptions(config))
-      policySnapshot = tf.keep(detach(policy.logps))
+      policySnapshot = tf.keep(stopGradient(policy.logps))
       entropy = tf.tidy(() => maskedMean(policy.entropy, completionMask).dataSync()[0] ?? Number.NaN)
       policy.entropy.dispose()
       const loss = grpoLoss(inputsWith(policy.logps), config)

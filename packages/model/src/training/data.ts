@@ -1,20 +1,18 @@
 /**
  * Training data for `ds train`: a source of supervised examples that is a pure function of the step, so a resumed
- * run sees exactly the batches the uninterrupted run would have seen.
+ * run sees exactly the batches the uninterrupted run would have seen. Tasks (e.g. @ds/grpo's addition task) bring
+ * their own `ExampleSource`; this file reads JSONL files.
  *
- *   addition   the built-in task (tasks/addition.ts): step s draws from rng.fork("data").fork(s)
  *   JSONL      one record per line, any of
  *                {"text": "..."}                              language modelling on the whole text
  *                {"prompt": "...", "completion": "..."}       loss on the completion (TRL prompt-completion)
  *                {"messages": [...]}                          OpenAI chat; loss on the last assistant message,
  *                                                             rendered with the DeepSeek-V3.2 template
- *              records are held out for evaluation iff their index ≡ 0 (mod 20) (when there are ≥ 20); the
+ *              records are held out for validation iff their index ≡ 0 (mod 20) (when there are ≥ 20); the
  *              rest is walked in epochs, each a fresh permutation from rng.fork("epoch").fork(e)
  */
-import { readFile } from "node:fs/promises"
-import { InputError, type Rng } from "@ds/core"
-import { Effect } from "effect"
-import { encodeAddition, sampleAddition } from "../tasks/addition.ts"
+import { InputError, type Rng, streamJsonl } from "@ds/core"
+import { Effect, Schema, Stream } from "effect"
 import { type ChatMessage, encodeChat } from "../tokenizer/chat-template.ts"
 import { specialTokens } from "../tokenizer/special-tokens.ts"
 import type { TextTokenizer } from "../tokenizer/tokenizer.ts"
@@ -23,20 +21,9 @@ import type { SupervisedExample } from "./batches.ts"
 export interface ExampleSource {
   /** The `count` training examples of optimizer step `step` (deterministic). */
   readonly batch: (step: number, count: number) => Array<SupervisedExample>
-  /** Held-out examples for evaluation. */
-  readonly heldOut: (count: number) => Array<SupervisedExample>
+  /** Validation examples (never in `batch`): what evaluations during training, and early stopping, read. */
+  readonly validation: (count: number) => Array<SupervisedExample>
 }
-
-export const additionSource = (tokenizer: TextTokenizer, digits: number, rng: Rng): ExampleSource => ({
-  batch: (step, count) => {
-    const r = rng.fork("data").fork(step)
-    return Array.from({ length: count }, () => encodeAddition(tokenizer, sampleAddition(r, digits, "train")))
-  },
-  heldOut: (count) => {
-    const r = rng.fork("heldout")
-    return Array.from({ length: count }, () => encodeAddition(tokenizer, sampleAddition(r, digits, "heldout")))
-  },
-})
 
 /** A parsed JSONL record as text pieces: the prompt (no loss) and the completion (loss). */
 export interface TextExample {
@@ -69,29 +56,16 @@ export const parseRecord = (record: unknown, where: string): TextExample => {
   throw new InputError({ source: where, reason: 'expected {"text"}, {"prompt","completion"} or {"messages"}' })
 }
 
-/** Reads a JSONL file into text examples. */
-export const readJsonl = (path: string): Effect.Effect<Array<TextExample>, InputError> =>
+/**
+ * Reads a JSONL file into text examples with core's JSONL reader: a malformed line fails naming `file:line`; a torn
+ * last line (a writer killed mid-line) is dropped with a warning.
+ */
+export const readTextExamples = (path: string): Effect.Effect<Array<TextExample>, InputError> =>
   Effect.gen(function* () {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(path, "utf8"),
-      catch: (e) => new InputError({ source: path, reason: `cannot read: ${String(e)}` }),
-    })
-    const lines = text
-      .split("\n")
-      .map((l, i) => [l.trim(), i + 1] as const)
-      .filter(([l]) => l.length > 0)
-    if (lines.length === 0) return yield* Effect.fail(new InputError({ source: path, reason: "no records" }))
+    const records = yield* Stream.runCollect(streamJsonl(path, Schema.Unknown))
+    if (records.length === 0) return yield* Effect.fail(new InputError({ source: path, reason: "no records" }))
     return yield* Effect.try({
-      try: () =>
-        lines.map(([line, n]) => {
-          let record: unknown
-          try {
-            record = JSON.parse(line)
-          } catch (error) {
-            throw new InputError({ source: `${path}:${n}`, reason: `not JSON: ${String(error)}` })
-          }
-          return parseRecord(record, `${path}:${n}`)
-        }),
+      try: () => records.map((record) => parseRecord(record.value, `${path}:${record.lineNumber}`)),
       catch: (e) => (e instanceof InputError ? e : new InputError({ source: path, reason: String(e) })),
     })
   })
@@ -123,6 +97,6 @@ export const textSource = (tokenizer: TextTokenizer, examples: ReadonlyArray<Tex
         const epoch = Math.floor(position / train.length)
         return train[order(epoch)[position % train.length] as number] as SupervisedExample
       }),
-    heldOut: (count) => heldOutIndices.slice(0, count).map((i) => encoded[i] as SupervisedExample),
+    validation: (count) => heldOutIndices.slice(0, count).map((i) => encoded[i] as SupervisedExample),
   }
 }

@@ -6,8 +6,10 @@
  *   θ ← AdamW(θ, clip(g))           (optimizer.ts)
  *   b_e ← b_e + γ · sign(mean_e' load_e' − load_e)     per MoE layer, load = tokens routed to e over the step
  *
- * Gate biases are not touched by gradients; indexer weights receive none from the language-modelling loss (top-k
- * is not differentiable; their inputs are detached), so plain SFT leaves them unchanged.
+ * The optimizer's moments (trainer-state.ts `trainableParameters`) decide what is updated: not the gate biases, not
+ * the indexer weights, which receive no gradient from the language-modelling loss (top-k is not differentiable;
+ * their inputs are detached). Gradients are taken for every tfjs-trainable variable (watching fewer leaves
+ * intermediate tensors of the indexer on the tape) and those without a moment are dropped.
  */
 import * as tf from "@tensorflow/tfjs"
 import { isMoeLayer } from "../config.ts"

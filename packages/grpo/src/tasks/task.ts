@@ -1,5 +1,5 @@
 /**
- * What GRPO trains on: a source of prompts, held-out prompts, and the reward functions that score completions.
+ * The task interface (what GRPO trains on): a source of prompts, held-out prompts, and the reward functions that score completions.
  */
 import type { Rng } from "@ds/core"
 import type { RewardFunction, ScoredSample } from "../rewards/reward-function.ts"

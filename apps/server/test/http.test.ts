@@ -316,7 +316,8 @@ describe("queue limit and disconnects", () => {
         await new Promise((r) => setTimeout(r, 50))
       }
       expect(third?.status).toBe(429)
-      expect(((await third?.json()) as { error: { code: string } }).error.code).toBe("queue_full")
+      const refused = third === undefined ? undefined : ((await third.json()) as { error: { code: string } })
+      expect(refused?.error.code).toBe("queue_full")
       first.abort()
       second.abort()
       await waiting.catch(() => undefined)

@@ -76,3 +76,13 @@ export class InputError extends Schema.TaggedError<InputError>()("InputError", {
     return `${this.source}: ${this.reason}`
   }
 }
+
+/** A file the program writes (a record, a log, a summary) could not be written. Names the file. */
+export class OutputError extends Schema.TaggedError<OutputError>()("OutputError", {
+  target: Schema.String,
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `${this.target}: ${this.reason}`
+  }
+}

@@ -3,6 +3,7 @@ export * from "./backend/layer.ts"
 export { type KernelBenchmarkResult, runKernelBenchmark } from "./bench/kernel-bench.ts"
 export * from "./bench/timing.ts"
 export * from "./errors.ts"
+export * from "./jsonl/index.ts"
 export {
   type FastKernelOptions,
   type FastKernelReport,
@@ -36,3 +37,5 @@ export * from "./rng/philox.ts"
 export * from "./rng/rng.ts"
 export * from "./rng/tensor.ts"
 export * from "./safetensors/index.ts"
+export { decodeConfig, decodeConfigSync, withDefault } from "./schema/config-schema.ts"
+export * from "./tensor/index.ts"

@@ -1,6 +1,7 @@
+import { expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { ConfigProvider, Effect, Layer } from "effect"
-import { describe, expect, it } from "vitest"
+import { describe } from "vitest"
 import { Backend, BackendUnavailableError, describeBackend, initBackend } from "../src/index.ts"
 
 // The tensorflow backend (tfjs-node / tfjs-node-gpu) cannot be installed on these machines (its install downloads
@@ -10,9 +11,6 @@ const withEnv = <A, E>(env: Record<string, string>, effect: Effect.Effect<A, E, 
   effect.pipe(
     Effect.provide(Backend.layer.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord(env))))),
   )
-const runWithEnv = <A, E>(env: Record<string, string>, effect: Effect.Effect<A, E, Backend>) =>
-  Effect.runPromise(withEnv(env, effect))
-
 const backendName = Effect.gen(function* () {
   return (yield* Backend).name
 })
@@ -50,16 +48,19 @@ describe("backend selection", () => {
     expect(info.name).toBe("wasm")
   })
 
-  it("the Backend layer reads DS_BACKEND", async () => {
-    const name = await runWithEnv({ DS_BACKEND: "cpu" }, backendName)
-    expect(name).toBe("cpu")
-    const auto = await runWithEnv({}, backendName)
-    expect(auto).toBe("wasm")
-  })
+  it.effect("the Backend layer reads DS_BACKEND", () =>
+    Effect.gen(function* () {
+      expect(yield* withEnv({ DS_BACKEND: "cpu" }, backendName)).toBe("cpu")
+      expect(yield* withEnv({}, backendName)).toBe("wasm")
+    }),
+  )
 
-  it("the Backend layer rejects an unknown DS_BACKEND and fails typed for a missing tensorflow", async () => {
-    await expect(runWithEnv({ DS_BACKEND: "gpu" }, backendName)).rejects.toThrow(/DS_BACKEND/)
-    const error = await Effect.runPromise(Effect.flip(withEnv({ DS_BACKEND: "tensorflow" }, backendName)))
-    expect(error._tag).toBe("BackendUnavailableError")
-  })
+  it.effect("the Backend layer rejects an unknown DS_BACKEND and fails typed for a missing tensorflow", () =>
+    Effect.gen(function* () {
+      const unknown = yield* Effect.flip(withEnv({ DS_BACKEND: "gpu" }, backendName))
+      expect(String(unknown)).toMatch(/DS_BACKEND/)
+      const error = yield* Effect.flip(withEnv({ DS_BACKEND: "tensorflow" }, backendName))
+      expect(error._tag).toBe("BackendUnavailableError")
+    }),
+  )
 })

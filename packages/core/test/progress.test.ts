@@ -1,6 +1,8 @@
 import { PassThrough } from "node:stream"
+import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
+import { TestClock } from "effect/testing"
+import { describe } from "vitest"
 import { barCells, formatDuration, renderBar } from "../src/progress/bar.ts"
 import { Progress } from "../src/progress/progress.ts"
 
@@ -28,22 +30,26 @@ describe("progress bars", () => {
     expect(line).toContain("loss 1.23")
   })
 
-  it("the terminal layer writes at most a line per 5 s on a non-TTY stream, always the finished state, never twice", async () => {
-    const stream = new PassThrough() as unknown as NodeJS.WriteStream
-    const chunks: Array<string> = []
-    ;(stream as unknown as PassThrough).on("data", (c: Buffer) => chunks.push(c.toString()))
-    await Effect.runPromise(
+  it.effect(
+    "the terminal layer writes at most a line per 5 s on a non-TTY stream, always the finished state, never twice",
+    () =>
       Effect.gen(function* () {
-        const progress = yield* Progress
-        yield* progress.update({ task: "demo", done: 0, total: 2 })
-        yield* progress.update({ task: "demo", done: 1, total: 2 }) // within 5 s of the first: not drawn
-        yield* progress.update({ task: "demo", done: 2, total: 2 }) // finished: always drawn
-        yield* progress.finish("demo") // the finished line was shown: not repeated
-      }).pipe(Effect.provide(Progress.layerTerminal(stream))),
-    )
-    const text = chunks.join("")
-    expect(text.split("\n").filter(Boolean)).toHaveLength(2)
-    expect(text).toContain("2/2 it")
-    expect(text).not.toContain("1/2 it")
-  })
+        const stream = new PassThrough() as unknown as NodeJS.WriteStream
+        const chunks: Array<string> = []
+        ;(stream as unknown as PassThrough).on("data", (c: Buffer) => chunks.push(c.toString()))
+        yield* Effect.gen(function* () {
+          const progress = yield* Progress
+          yield* progress.update({ task: "demo", done: 0, total: 2 })
+          yield* progress.update({ task: "demo", done: 1, total: 2 }) // within 5 s of the first: not drawn
+          yield* TestClock.adjust("4999 millis")
+          yield* progress.update({ task: "demo", done: 1, total: 2 }) // still within 5 s: not drawn
+          yield* progress.update({ task: "demo", done: 2, total: 2 }) // finished: always drawn
+          yield* progress.finish("demo") // the finished line was shown: not repeated
+        }).pipe(Effect.provide(Progress.layerTerminal(stream)))
+        const text = chunks.join("")
+        expect(text.split("\n").filter(Boolean)).toHaveLength(2)
+        expect(text).toContain("2/2 it")
+        expect(text).not.toContain("1/2 it")
+      }),
+  )
 })

@@ -4,10 +4,11 @@
  */
 import { mkdir, readdir, readFile, stat } from "node:fs/promises"
 import { join } from "node:path"
+import { expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe } from "vitest"
 import { initBackend } from "../src/backend/backend.ts"
 import { SafetensorsError } from "../src/errors.ts"
 import { openCheckpointTensors, readCheckpointTensors } from "../src/safetensors/checkpoint.ts"
@@ -321,20 +322,23 @@ describe("atomic writes", () => {
 })
 
 describe("Effect wrappers", () => {
-  it("Safetensors.write then Safetensors.open in a scope reads the tensor back; a bad file fails typed", async () => {
-    const path = freshPath()
-    const program = Effect.gen(function* () {
-      yield* Safetensors.write(path, { x: { dtype: "I64", shape: [1], data: BigInt64Array.from([42n]) } })
-      const source = yield* Safetensors.open(path)
-      return yield* Safetensors.readTensor(source, "x")
-    })
-    const x = await Effect.runPromise(Effect.scoped(program))
-    expect([...x.data]).toEqual([42n])
+  it.effect("Safetensors.write then Safetensors.open in a scope reads the tensor back; a bad file fails typed", () =>
+    Effect.gen(function* () {
+      const path = freshPath()
+      const x = yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* Safetensors.write(path, { x: { dtype: "I64", shape: [1], data: BigInt64Array.from([42n]) } })
+          const source = yield* Safetensors.open(path)
+          return yield* Safetensors.readTensor(source, "x")
+        }),
+      )
+      expect([...x.data]).toEqual([42n])
 
-    const bad = await writeBytes(freshPath(), i64([1n]).subarray(0, 4))
-    const exit = await Effect.runPromiseExit(Safetensors.read(bad))
-    expect(Exit.isFailure(exit)).toBe(true)
-    const failure = await Effect.runPromise(Effect.flip(Safetensors.readCheckpoint(bad)))
-    expect(failure).toMatchObject({ _tag: "SafetensorsError", file: bad })
-  })
+      const bad = yield* Effect.promise(() => writeBytes(freshPath(), i64([1n]).subarray(0, 4)))
+      const exit = yield* Effect.exit(Safetensors.read(bad))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const failure = yield* Effect.flip(Safetensors.readCheckpoint(bad))
+      expect(failure).toMatchObject({ _tag: "SafetensorsError", file: bad })
+    }),
+  )
 })

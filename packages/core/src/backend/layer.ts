@@ -1,7 +1,9 @@
 /**
  * The tensor backend as an Effect service. Programs that compute `yield* Backend` and get the started backend's
- * description; the layer starts it once (from `DS_BACKEND`, or an explicit choice) and logs the choice.
+ * description; the layer starts it once (from `DS_BACKEND`, or an explicit choice) and logs the choice. When the
+ * layer's scope closes it logs (debug level) how many tensors made under it are still alive: a leak detector.
  */
+import * as tf from "@tensorflow/tfjs"
 import { Config, Context, Effect, Layer, Schema } from "effect"
 import { BackendUnavailableError } from "../errors.ts"
 import { type BackendChoice, type BackendInfo, backendChoices, describeBackend, initBackend } from "./backend.ts"
@@ -20,6 +22,14 @@ export class Backend extends Context.Service<Backend, BackendInfo>()("@ds/core/B
               : new BackendUnavailableError({ backend: choice, reason: String(error), hint: "Try DS_BACKEND=cpu." }),
         })
         yield* Effect.logInfo(`tensor backend: ${describeBackend(info)}`)
+        // The programs run under this layer scope their own tensors; what is still alive when it closes leaked.
+        const before = tf.memory().numTensors
+        yield* Effect.addFinalizer(() =>
+          Effect.suspend(() => {
+            const leaked = tf.memory().numTensors - before
+            return leaked > 0 ? Effect.logDebug(`${leaked} tensors outlived the programs of this backend`) : Effect.void
+          }),
+        )
         return info
       }),
     )

@@ -13,6 +13,7 @@
  * before it is still good. A malformed line anywhere else means the file was damaged and is an `InputError`.
  */
 import { InputError } from "../errors.ts"
+import { type JsonlDecoded, parseJsonlText, type TornLine } from "../jsonl/jsonl.ts"
 
 export type MetricValue = number | string | boolean | null
 
@@ -23,13 +24,6 @@ export interface MetricEvent {
   readonly step: number
   readonly time: number
   readonly [name: string]: MetricValue
-}
-
-/** The unfinished last line of a file whose writer died mid-line. */
-export interface TornLine {
-  /** 1-based line number. */
-  readonly lineNumber: number
-  readonly text: string
 }
 
 export interface ParsedMetrics {
@@ -64,42 +58,26 @@ export const formatMetricEvent = (event: MetricEvent): string => `${JSON.stringi
 const isMetricValue = (value: unknown): value is MetricValue =>
   value === null || typeof value === "number" || typeof value === "string" || typeof value === "boolean"
 
-/** The event on one line, or a reason it is not one. */
-const parseLine = (line: string): MetricEvent | string => {
-  let value: unknown
-  try {
-    value = JSON.parse(line)
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error)
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return "not a JSON object"
+/** A parsed JSON value as an event, or the reason it is not one. */
+const decodeEvent = (value: unknown): JsonlDecoded<MetricEvent> => {
+  const bad = (reason: string): JsonlDecoded<MetricEvent> => ({
+    ok: false,
+    reason: `malformed metrics event: ${reason}`,
+  })
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return bad("not a JSON object")
   const record = value as Record<string, unknown>
   if (typeof record.step !== "number" || !Number.isSafeInteger(record.step) || record.step < 0) {
-    return `"step" must be an integer >= 0`
+    return bad(`"step" must be an integer >= 0`)
   }
-  if (typeof record.time !== "number") return `"time" must be a number`
+  if (typeof record.time !== "number") return bad(`"time" must be a number`)
   for (const [name, field] of Object.entries(record)) {
-    if (!isMetricValue(field)) return `value "${name}" is not a number, string, boolean or null`
+    if (!isMetricValue(field)) return bad(`value "${name}" is not a number, string, boolean or null`)
   }
-  return record as MetricEvent
+  return { ok: true, value: record as MetricEvent }
 }
 
-/** Parses the text of a metrics file; `source` names it in errors. */
+/** Parses the text of a metrics file (core's JSONL reader); `source` names it in errors. */
 export const parseMetrics = (text: string, source: string): ParsedMetrics => {
-  const lines = text.split("\n")
-  const events: Array<MetricEvent> = []
-  let torn: TornLine | undefined
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] as string
-    if (line.trim() === "") continue
-    const parsed = parseLine(line)
-    if (typeof parsed !== "string") {
-      events.push(parsed)
-    } else if (i === lines.length - 1) {
-      torn = { lineNumber: i + 1, text: line }
-    } else {
-      throw new InputError({ source: `${source}:${i + 1}`, reason: `malformed metrics event: ${parsed}` })
-    }
-  }
-  return { events, torn }
+  const { records, torn } = parseJsonlText(text, source, decodeEvent)
+  return { events: records.map((r) => r.value), torn }
 }

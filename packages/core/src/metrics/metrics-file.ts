@@ -14,8 +14,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { InputError } from "../errors.ts"
+import type { TornLine } from "../jsonl/jsonl.ts"
 import { writeFileAtomicSync } from "./atomic-write.ts"
-import { formatMetricEvent, type MetricEvent, type ParsedMetrics, parseMetrics, type TornLine } from "./events.ts"
+import { formatMetricEvent, type MetricEvent, type ParsedMetrics, parseMetrics } from "./events.ts"
 
 export const METRICS_FILE = "metrics.jsonl"
 

@@ -57,7 +57,8 @@ export class Progress extends Context.Service<
             if (!started.has(update.task)) started.set(update.task, now)
             last.set(update.task, update)
             const finished = update.total !== undefined && update.done >= update.total
-            if (finished || now - (lastDraw.get(update.task) ?? 0) >= minGap) {
+            const previous = lastDraw.get(update.task) // undefined: never drawn, so draw now
+            if (finished || previous === undefined || now - previous >= minGap) {
               lastDraw.set(update.task, now)
               draw(update, now, false)
             }

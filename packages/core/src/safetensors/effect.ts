@@ -37,7 +37,11 @@ export const Safetensors = {
   open: (path: string, options: OpenOptions = {}): Effect.Effect<TensorSource, SafetensorsError, Scope.Scope> =>
     Effect.acquireRelease(
       attempt(path, () => openCheckpointTensors(path, options)),
-      (source) => Effect.promise(() => source.close()),
+      // Closing can fail (the handle went away); the data was read already, so say so and go on.
+      (source) =>
+        attempt(path, () => source.close()).pipe(
+          Effect.catch((error) => Effect.logWarning(`closing ${path} failed: ${error.message}`)),
+        ),
     ),
 
   /** One tensor of an open source. */

@@ -1,5 +1,5 @@
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
 import { bareNumberFormat, boxedAnswerFormat, formatReward } from "../src/rewards/format.ts"
 import { lengthPenaltyReward, overlongPenalty } from "../src/rewards/length-penalty.ts"
 import { extractNumericAnswer, numericAnswerReward } from "../src/rewards/numeric-answer.ts"
@@ -57,25 +57,27 @@ describe("built-in rewards", () => {
 })
 
 describe("weighted combination", () => {
-  it("sums weighted scores over the functions that did not skip; all-skipped samples get 0", async () => {
-    const judge: RewardFunction = {
-      name: "judge",
-      score: (s) => Effect.succeed(s.completion.length > 1 ? 0.5 : "skip"),
-    }
-    const table = await Effect.runPromise(
-      scoreRewards([numericAnswerReward(), judge], [sample("5", { answer: 5 }), sample("55", {}), sample("7", {})], {
-        weights: [2, 1],
-      }),
-    )
-    // sample 0: 2·1 (judge skips); sample 1: numeric skips, judge 0.5; sample 2: both skip -> 0
-    expect(table.total).toEqual([2, 0.5, 0])
-    expect(table.allSkipped).toBe(1)
-    expect(table.perFunction).toEqual([
-      [1, null, null],
-      [null, 0.5, null],
-    ])
-    const stats = rewardFunctionStats(table)
-    expect(stats.numeric_answer).toEqual({ mean: 1, std: 0 })
-    expect(stats.judge?.mean).toBe(0.5)
-  })
+  it.effect("sums weighted scores over the functions that did not skip; all-skipped samples get 0", () =>
+    Effect.gen(function* () {
+      const judge: RewardFunction = {
+        name: "judge",
+        score: (s) => Effect.succeed(s.completion.length > 1 ? 0.5 : "skip"),
+      }
+      const table = yield* scoreRewards(
+        [numericAnswerReward(), judge],
+        [sample("5", { answer: 5 }), sample("55", {}), sample("7", {})],
+        { weights: [2, 1] },
+      )
+      // sample 0: 2·1 (judge skips); sample 1: numeric skips, judge 0.5; sample 2: both skip -> 0
+      expect(table.total).toEqual([2, 0.5, 0])
+      expect(table.allSkipped).toBe(1)
+      expect(table.perFunction).toEqual([
+        [1, null, null],
+        [null, 0.5, null],
+      ])
+      const stats = rewardFunctionStats(table)
+      expect(stats.numeric_answer).toEqual({ mean: 1, std: 0 })
+      expect(stats.judge?.mean).toBe(0.5)
+    }),
+  )
 })

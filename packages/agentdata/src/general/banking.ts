@@ -7,7 +7,7 @@ import type { Rng } from "@ds/core"
 import { refuse, verdict } from "../env/environment.ts"
 import { s } from "../env/json-schema.ts"
 import type { Db } from "../env/sqlite.ts"
-import { asRecord, cents, type Domain, num, personName, queryTool, submitTool } from "./domain.ts"
+import { asNumbers, asRecord, cents, type Domain, num, personName, queryTool, submitTool } from "./domain.ts"
 
 const balance = (db: Db, id: number) => num(db.get("SELECT balance FROM accounts WHERE id = ?", [id]), "balance")
 
@@ -153,6 +153,8 @@ export const banking: Domain = {
         if (JSON.stringify(paid) !== JSON.stringify(ids))
           failures.push(`paid bills ${paid.join(",")} != ${ids.join(",")}`)
         if (cents(Number(a.transferred)) !== transfer) failures.push(`transferred ${a.transferred} != ${transfer}`)
+        if (JSON.stringify(asNumbers(a.paid_bill_ids).sort((x, y) => x - y)) !== JSON.stringify(ids))
+          failures.push("paid_bill_ids do not match the bills paid")
         if (balance(state, num(checking, "id")) < keep - 0.001) failures.push(`checking below ${keep}`)
         const moved = state
           .all("SELECT amount FROM ledger WHERE kind = 'transfer'")

@@ -10,7 +10,7 @@ import { Effect, Schema } from "effect"
 import { loadSandbox } from "../env/sandbox.ts"
 import { loadSqlite } from "../env/sqlite.ts"
 import { collectStats, type DatasetStats, writeCard } from "./card.ts"
-import { type PresetName, presets } from "./presets.ts"
+import { type Plan, type PresetName, presets } from "./presets.ts"
 import { allShards, intactShard, manifestPath, type RunManifest, sweepTemporaries, writeShard } from "./synthesize.ts"
 
 export class AgentDataError extends Schema.TaggedError<AgentDataError>()("AgentDataError", {
@@ -30,6 +30,8 @@ export const loadRuntimes = Effect.tryPromise({
 export interface SynthOptions {
   readonly out: string
   readonly preset: PresetName
+  /** Overrides the preset's counts (tests use tiny plans). */
+  readonly plan?: Plan
   readonly seed: number
   readonly resume: boolean
   readonly worker?: { readonly index: number; readonly count: number }
@@ -40,7 +42,7 @@ export interface SynthOptions {
 export const synthesize = Effect.fn("agentdata.synthesize")(function* (options: SynthOptions) {
   yield* loadRuntimes
   const progress = yield* Progress
-  const plan = presets[options.preset]
+  const plan = options.plan ?? presets[options.preset]
   const manifest: RunManifest = { preset: options.preset, seed: options.seed, plan }
   const text = `${JSON.stringify(manifest, null, 2)}\n`
   const path = manifestPath(options.out)

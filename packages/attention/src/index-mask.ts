@@ -8,9 +8,8 @@
  * Built with one ScatterNd into a row with an extra dump column for −1 (no B·T·K·S one-hot). Not differentiable
  * (used for masks and for detached attention targets); both are `nonDifferentiable` tape nodes.
  */
+import { dimOf, expectDtype, expectShape, nonDifferentiable } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectDtype, expectShape } from "./checks.ts"
-import { nonDifferentiable } from "./gradient.ts"
 
 const scatterRows = (values: tf.Tensor3D, indices: tf.Tensor3D, keyCount: number): tf.Tensor3D => {
   const [batch, tokens, k] = indices.shape

@@ -32,7 +32,6 @@ export {
   registerFusedAttentionKernels,
   type SparseAttentionResult,
 } from "./fused.ts"
-export { nonDifferentiable, stopGradient } from "./gradient.ts"
 export { indicesToMask, scatterToKeys } from "./index-mask.ts"
 export { indexerHeadWeights, indexerKeys, indexerQueries, indexerScores, indexerScoresReference } from "./indexer.ts"
 export { disposeAttentionWeights, randomAttentionWeights } from "./init.ts"
@@ -52,7 +51,6 @@ export {
   rowLengths,
   rowLengthValues,
 } from "./layout.ts"
-export { linear } from "./linear.ts"
 export { denseIndexerLoss, type IndexerLossOptions, sparseIndexerLoss } from "./losses.ts"
 export { maskedSoftmax } from "./masked-softmax.ts"
 export { absorbOutput, absorbQuery, type MlaProjection, mhaAttention, mlaOutput, mlaProject } from "./mla.ts"

@@ -14,11 +14,10 @@
  * up to float rounding; it only exists to spread outliers before FP8. Without FP8 the q-scale of the reference
  * is 1, which leaves exactly the head weight above.
  */
+import { dimOf, expectShape, linear } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectShape } from "./checks.ts"
 import { type AttentionConfig, indexerWeightScale } from "./config.ts"
 import { fusedAttentionKernels } from "./fused.ts"
-import { linear } from "./linear.ts"
 import { layerNorm } from "./norms.ts"
 import { applyRope, type RopeTable } from "./rope.ts"
 import type { IndexerWeights } from "./weights.ts"

@@ -15,9 +15,8 @@
  * Deviation: no FP8 storage (float32 rows); tensors are immutable in tfjs, so a write builds new cache tensors
  * (a copy of the cache, like a concat) and disposes the old ones.
  */
-import { InputError } from "@ds/core"
+import { expectShape, InputError } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { expectShape } from "./checks.ts"
 import { type AttentionConfig, kvEntryDim } from "./config.ts"
 import type { BatchLayout } from "./layout.ts"
 

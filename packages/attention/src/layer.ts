@@ -18,11 +18,9 @@
  * (differentiable in the indexer weights only), the detached attention target p[t, :] (head-summed, L1-normalised
  * main-attention distribution over keys) and the causal mask.
  */
-import { InputError } from "@ds/core"
+import { dimOf, expectShape, InputError, nonDifferentiable, stopGradient } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectShape } from "./checks.ts"
 import { type AttentionConfig, mlaSoftmaxScale } from "./config.ts"
-import { nonDifferentiable, stopGradient } from "./gradient.ts"
 import { indicesToMask } from "./index-mask.ts"
 import { indexerHeadWeights, indexerKeys, indexerQueries, indexerScores } from "./indexer.ts"
 import { type LayerKvCache, writeKvCache } from "./kv-cache.ts"

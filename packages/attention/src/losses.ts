@@ -11,9 +11,8 @@
  * target has no mass on it, contribute 0. Reduction: the paper's sum over queries (and batch), or the mean over
  * all B·T query rows.
  */
+import { dimOf, expectDtype, expectShape, nonDifferentiable } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectDtype, expectShape } from "./checks.ts"
-import { nonDifferentiable } from "./gradient.ts"
 import { indicesToMask } from "./index-mask.ts"
 import { maskedSoftmax } from "./masked-softmax.ts"
 

@@ -17,10 +17,9 @@
  * Output: flatten(o) · Woᵀ → [B, T, dim]. scale = qk_head_dim^-½ · mscale² (config.ts).
  * Both modes take an allowed-key mask (causal ∧ selected), so both support the index mask.
  */
+import { dimOf, expectShape, linear } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectShape } from "./checks.ts"
 import { type AttentionConfig, kvEntryDim, mlaSoftmaxScale } from "./config.ts"
-import { linear } from "./linear.ts"
 import { maskedSoftmax } from "./masked-softmax.ts"
 import { rmsNorm } from "./norms.ts"
 import { applyRope, type RopeTable } from "./rope.ts"

@@ -6,8 +6,8 @@
  *
  * Both normalise over the last axis; the weight (and bias) have the size of that axis.
  */
+import { dimOf, expectShape } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectShape } from "./checks.ts"
 
 /** The reference epsilon of RMSNorm and LayerNorm. */
 export const normEps = 1e-6

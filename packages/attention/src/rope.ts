@@ -19,8 +19,8 @@
  * Deviation: angles are computed per call from the positions instead of from a precomputed (max_seq_len × R/2)
  * table; the values are the same float32 numbers up to the last ulp of cos/sin.
  */
+import { dimOf, expectShape } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectShape } from "./checks.ts"
 import { type AttentionConfig, yarnEnabled } from "./config.ts"
 
 /** Which dims of the rope slice form a rotated pair. */

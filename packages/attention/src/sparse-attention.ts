@@ -17,9 +17,8 @@
  * over every key with a boolean mask, plain tfjs ops, differentiable by tfjs itself.
  * A row with no valid index gives out = 0, lse = −∞.
  */
-import { ShapeError } from "@ds/core"
+import { dimOf, expectDtype, expectShape, ShapeError } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectDtype, expectShape } from "./checks.ts"
 import { fusedAttentionKernels, type SparseAttentionResult } from "./fused.ts"
 import { maskedSoftmax } from "./masked-softmax.ts"
 

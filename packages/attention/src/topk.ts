@@ -14,11 +14,9 @@
  *   image of each float) that finds the k-th largest key exactly, then one collecting pass: O(n) per row, for
  *   fast paths that hold scores in JS memory (131072 keys, k = 2048 in about a millisecond).
  */
-import { InputError } from "@ds/core"
+import { dimOf, expectDtype, expectShape, InputError, nonDifferentiable } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectDtype, expectShape } from "./checks.ts"
 import { fusedAttentionKernels } from "./fused.ts"
-import { nonDifferentiable } from "./gradient.ts"
 
 const checkK = (k: number): void => {
   if (!Number.isInteger(k) || k < 1)

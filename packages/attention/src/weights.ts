@@ -11,8 +11,8 @@
  *   indexer.wq_b [H_I·d_I, q_lora] (per head rope first), indexer.wk [d_I, dim] (rope first),
  *   indexer.k_norm.{weight,bias} [d_I], indexer.weights_proj [H_I, dim]
  */
+import { expectShape } from "@ds/core"
 import type * as tf from "@tensorflow/tfjs"
-import { expectShape } from "./checks.ts"
 import { type AttentionConfig, qkHeadDim } from "./config.ts"
 
 /** Lightning-indexer weights (reference names under `attn.indexer.`). */

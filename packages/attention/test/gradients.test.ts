@@ -210,7 +210,10 @@ describe("detach: what trains what", () => {
           weights_proj: iProj as tf.Tensor2D,
         },
       }
-      return read(attentionLayer(w, smallConfig, input as tf.Tensor3D, options))
+      // stopGradient makes leaves (no tape path at all), and tf.grads throws for an input with no path: the
+      // zero-weighted sum connects every input, so "no gradient" reads as an exact zero.
+      const connect = tf.mul(0, tf.addN([input, wqA, wkvB, iWqB, iWk, iProj].map((t) => tf.sum(t))))
+      return tf.add(read(attentionLayer(w, smallConfig, input as tf.Tensor3D, options)), connect) as tf.Scalar
     })([x(), weights.wq_a, weights.wkv_b, weights.indexer.wq_b, weights.indexer.wk, weights.indexer.weights_proj])
 
   for (const [stage, selection] of [

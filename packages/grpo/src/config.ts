@@ -6,17 +6,14 @@
  * the four stabilisers on) and TRL where it does not (epsilon, learning rate, group size). Values V3.2 leaves
  * unknown (ε, β, δ, G) take TRL's documented defaults or suggestions.
  */
-import { ConfigError } from "@ds/core"
-import { Effect, Result, Schema, SchemaIssue } from "effect"
+import { decodeConfigSync, withDefault } from "@ds/core"
+import { Schema } from "effect"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const NonNegative = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
 const Positive = Schema.Finite.check(Schema.isGreaterThan(0))
 const Probability = Schema.Finite.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1))
-
-const withDefault = <S extends Schema.Top & { readonly Encoded: unknown }>(schema: S, value: S["Encoded"]) =>
-  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
 
 /** How the per-token loss is reduced to a scalar (TRL `loss_type`). */
 export const LossType = Schema.Literals(["grpo", "bnpo", "drGrpo", "dapo"])
@@ -104,17 +101,9 @@ export type GrpoConfigInput = typeof GrpoConfigSchema.Encoded
 /** The loss options as `grpoLoss` reads them. */
 export type GrpoLossConfig = Pick<GrpoConfig, keyof typeof GrpoLossConfigFields>
 
-const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
-
 /** Validates a GRPO config object (defaults filled in); throws `ConfigError` naming the first bad field. */
 export const decodeGrpoConfig = (input: unknown): GrpoConfig => {
-  const result = Schema.decodeUnknownResult(GrpoConfigSchema)(input ?? {}, { errors: "all", onExcessProperty: "error" })
-  if (Result.isFailure(result)) {
-    const first = formatIssue(result.failure.issue).issues[0]
-    const field = first?.path?.map(String).join(".") ?? ""
-    throw new ConfigError({ field: field === "" ? "(root)" : field, reason: first?.message ?? "invalid value" })
-  }
-  return result.success
+  return decodeConfigSync(GrpoConfigSchema, input ?? {})
 }
 
 /** The resolved upper clip range: `epsilonHigh` when set, else `epsilon`. */

@@ -12,6 +12,7 @@
  * Saving is atomic: everything is written to a temporary sibling folder which then replaces `dir` by rename, so a
  * reader never sees a half-written checkpoint.
  */
+import { existsSync } from "node:fs"
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import {
@@ -26,10 +27,10 @@ import {
   writeShardedSafetensors,
 } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { layerOf, scaleSuffix, toReferenceName } from "./checkpoint-names.ts"
 import { encodeModelConfig, isHuggingFaceConfig, type ModelConfig, parseModelConfig } from "./config.ts"
-import { isGradientTrained, type Parameters, parameterSpecs } from "./params.ts"
+import { disposeParameters, isGradientTrained, type Parameters, parameterSpecs } from "./params.ts"
 import { type TextTokenizer, tokenizerFromJson } from "./tokenizer/tokenizer.ts"
 
 export interface Checkpoint {
@@ -46,13 +47,7 @@ const readJsonFile = (path: string): Effect.Effect<unknown, InputError> =>
     catch: (error) => new InputError({ source: path, reason: `cannot read JSON: ${String(error)}` }),
   })
 
-const fileExists = (path: string) =>
-  Effect.promise(() =>
-    readFile(path).then(
-      () => true,
-      () => false,
-    ),
-  )
+const fileExists = (path: string): Effect.Effect<boolean> => Effect.sync(() => existsSync(path))
 
 /** Reads and validates `DIR/config.json` (either naming). */
 export const loadModelConfig = (dir: string): Effect.Effect<ModelConfig, ConfigError | InputError> =>
@@ -127,19 +122,25 @@ const readParameters = async (dir: string, config: ModelConfig, mtpLayers: numbe
         misshaped,
       })
     const params: Parameters = new Map()
-    for (const spec of specs) {
-      const file = byReference.get(spec.name) as string
-      const record = await source.read(file)
-      const scaleName = scales.get(spec.name)
-      const values = scaleName === undefined ? record.data : dequantiseBlocks(record, await source.read(scaleName))
-      if (!(values instanceof Float32Array))
-        throw new CheckpointError({
-          path: dir,
-          reason: `tensor ${file} has dtype ${record.dtype}; expected a floating dtype`,
-        })
-      const tensor = tf.tensor(values, [...spec.shape], "float32")
-      params.set(spec.name, tf.variable(tensor, isGradientTrained(spec.name)))
-      tensor.dispose()
+    try {
+      for (const spec of specs) {
+        const file = byReference.get(spec.name) as string
+        const record = await source.read(file)
+        const scaleName = scales.get(spec.name)
+        const values = scaleName === undefined ? record.data : dequantiseBlocks(record, await source.read(scaleName))
+        if (!(values instanceof Float32Array))
+          throw new CheckpointError({
+            path: dir,
+            reason: `tensor ${file} has dtype ${record.dtype}; expected a floating dtype`,
+          })
+        const tensor = tf.tensor(values, [...spec.shape], "float32")
+        params.set(spec.name, tf.variable(tensor, isGradientTrained(spec.name)))
+        tensor.dispose()
+      }
+    } catch (error) {
+      // A truncated or damaged file fails mid-way: free what was already loaded.
+      disposeParameters(params)
+      throw error
     }
     return params
   } finally {
@@ -170,16 +171,28 @@ export const loadCheckpoint = (dir: string): Effect.Effect<Checkpoint, Checkpoin
           : toLoadError(dir)(error),
     })
     const mtp = isHuggingFaceConfig(raw) ? Number((raw as Record<string, unknown>).num_nextn_predict_layers ?? 0) : 0
-    const params = yield* Effect.tryPromise({ try: () => readParameters(dir, config, mtp), catch: toLoadError(dir) })
+    // Uninterruptible: an interruption waits for the read to finish, then frees the parameters (onError below).
+    const params = yield* Effect.uninterruptible(
+      Effect.tryPromise({ try: () => readParameters(dir, config, mtp), catch: toLoadError(dir) }),
+    )
     const tokenizerPath = join(dir, "tokenizer.json")
-    if (!(yield* fileExists(tokenizerPath))) return { config, params }
-    const json = yield* readJsonFile(tokenizerPath)
-    const tokenizer = yield* Effect.try({
-      try: () => tokenizerFromJson(json as Record<string, unknown>),
-      catch: (e) => new InputError({ source: tokenizerPath, reason: `not a usable tokenizer: ${String(e)}` }),
-    })
-    return { config, params, tokenizer }
+    const tokenizer = yield* Effect.gen(function* () {
+      if (!(yield* fileExists(tokenizerPath))) return undefined
+      const json = yield* readJsonFile(tokenizerPath)
+      return yield* Effect.try({
+        try: () => tokenizerFromJson(json as Record<string, unknown>),
+        catch: (e) => new InputError({ source: tokenizerPath, reason: `not a usable tokenizer: ${String(e)}` }),
+      })
+    }).pipe(Effect.onError(() => Effect.sync(() => disposeParameters(params))))
+    return tokenizer === undefined ? { config, params } : { config, params, tokenizer }
   })
+
+/**
+ * `loadCheckpoint` as a scoped resource: the parameters are freed when the scope closes, whether the program
+ * using them succeeds, fails or is interrupted.
+ */
+export const acquireCheckpoint = (dir: string): Effect.Effect<Checkpoint, CheckpointLoadError, Scope.Scope> =>
+  Effect.acquireRelease(loadCheckpoint(dir), (checkpoint) => Effect.sync(() => disposeParameters(checkpoint.params)))
 
 export interface SaveOptions {
   /** Split the parameters into shards of at most this many bytes (with `model.safetensors.index.json`). */

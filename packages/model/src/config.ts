@@ -8,15 +8,12 @@
  *
  * Deviation: `dtype` and `scale_fmt` are kept for round-tripping but computation is always float32.
  */
-import { ConfigError } from "@ds/core"
-import { Effect, Result, Schema, SchemaIssue } from "effect"
+import { ConfigError, decodeConfigSync, withDefault } from "@ds/core"
+import { Schema } from "effect"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const PositiveNumber = Schema.Finite.check(Schema.isGreaterThan(0))
-
-const withDefault = <S extends Schema.Top & { readonly Encoded: unknown }>(schema: S, value: S["Encoded"]) =>
-  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
 
 /** The reference `ModelArgs` (defaults as in DeepSeek-V3.2-Exp `inference/model.py`). */
 export const ModelConfigSchema = Schema.Struct({
@@ -62,8 +59,6 @@ export const ModelConfigSchema = Schema.Struct({
 /** A validated model configuration with the reference field names. */
 export type ModelConfig = typeof ModelConfigSchema.Type
 
-const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
-
 const fail = (field: string, reason: string): never => {
   throw new ConfigError({ field, reason })
 }
@@ -105,13 +100,7 @@ const checkConsistency = (c: ModelConfig): ModelConfig => {
 export const decodeModelConfig = (input: unknown): ModelConfig => {
   if (typeof input !== "object" || input === null || Array.isArray(input))
     return fail("(root)", "expected a JSON object")
-  const result = Schema.decodeUnknownResult(ModelConfigSchema)(input, { errors: "all", onExcessProperty: "error" })
-  if (Result.isFailure(result)) {
-    const first = formatIssue(result.failure.issue).issues[0]
-    const field = first?.path?.map(String).join(".") ?? "(root)"
-    return fail(field === "" ? "(root)" : field, first?.message ?? "invalid value")
-  }
-  return checkConsistency(result.success)
+  return checkConsistency(decodeConfigSync(ModelConfigSchema, input))
 }
 
 /** Hugging Face `config.json` field -> reference field (DeepseekV3Config / DeepseekV32Config). */

@@ -6,9 +6,8 @@
  *
  * x: [..., dim] -> y: [..., dim].
  */
-import { ShapeError } from "@ds/core"
+import { linear, ShapeError } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { linear } from "./linear.ts"
 
 /** The three projection matrices of one SwiGLU network, in reference layout. */
 export interface SwiGluWeights {

@@ -19,10 +19,9 @@
  * Deviation: the reference creates the bias only at dim 7168 and scores groups by their max without it; here the
  * bias always exists (zeros when untrained), so groups are always scored by the top-2 sum, as in the golden data.
  */
-import { ShapeError } from "@ds/core"
+import { linear, ShapeError } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import type { ModelConfig } from "./config.ts"
-import { linear } from "./linear.ts"
 
 export type GateConfig = Pick<
   ModelConfig,

@@ -13,9 +13,8 @@
 import { Rng } from "@ds/core"
 import { Context, Effect, Layer, Semaphore, Stream } from "effect"
 import { AiError, LanguageModel, type Prompt, type Response, Tool } from "effect/ai"
-import { type CheckpointLoadError, loadCheckpoint } from "./checkpoint.ts"
+import { acquireCheckpoint, type CheckpointLoadError } from "./checkpoint.ts"
 import { type FinishReason, generate } from "./generate.ts"
-import { disposeParameters } from "./params.ts"
 import {
   type ChatMessage,
   encodeChat,
@@ -49,13 +48,10 @@ export class LocalModel extends Context.Service<
   static readonly layer = (checkpoint: string): Layer.Layer<LocalModel, CheckpointLoadError> =>
     Layer.effect(
       LocalModel,
-      Effect.acquireRelease(
-        Effect.map(loadCheckpoint(checkpoint), (c) => ({
-          model: { config: c.config, params: c.params },
-          tokenizer: c.tokenizer ?? byteTokenizer(),
-        })),
-        ({ model }) => Effect.sync(() => disposeParameters(model.params)),
-      ),
+      Effect.map(acquireCheckpoint(checkpoint), (c) => ({
+        model: { config: c.config, params: c.params },
+        tokenizer: c.tokenizer ?? byteTokenizer(),
+      })),
     )
 }
 

@@ -24,11 +24,10 @@ import {
   type LayerKvCache,
   rmsNorm,
 } from "@ds/attention"
-import { ShapeError } from "@ds/core"
+import { linear, ShapeError } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import { isMoeLayer, type ModelConfig } from "./config.ts"
 import { type SwiGluWeights, swiGlu } from "./ffn.ts"
-import { linear } from "./linear.ts"
 import { type MoeWeights, moe } from "./moe.ts"
 import type { Parameters } from "./params.ts"
 

@@ -7,9 +7,10 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { initBackend, readSafetensors, type TensorData } from "@ds/core"
+import { expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe } from "vitest"
 import { loadCheckpoint } from "../src/checkpoint.ts"
 import { disposeParameters } from "../src/params.ts"
 import { type ForwardCall, forwardProgram, runForwardCalls } from "../src/programs/forward-program.ts"
@@ -117,18 +118,20 @@ describe("golden parity with the reference model (golden/base)", () => {
     disposeForward(result)
   })
 
-  it("forwardProgram (ds forward) writes the golden tensors' names and shapes for every call", async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "ds-forward-")), "out.safetensors")
-    const names = await Effect.runPromise(
-      forwardProgram({ checkpoint: goldenDir, inputs: goldenFile("inputs.json"), out }),
-    )
-    const written = await readSafetensors(out)
-    expect(names.length).toBe(written.size)
-    for (const [name, tensor] of written) {
-      expect(golden.get(name)?.shape, name).toEqual(tensor.shape)
-      if (name.endsWith(".logits"))
-        expect(allcloseExcess(floats(tensor), floats(golden.get(name))), name).toBeLessThanOrEqual(0)
-    }
-    expect(written.has("decode5.layers.2.gate.dense_weights")).toBe(true)
-  })
+  it.effect("forwardProgram (ds forward) writes the golden tensors' names and shapes for every call", () =>
+    Effect.gen(function* () {
+      const out = join(mkdtempSync(join(tmpdir(), "ds-forward-")), "out.safetensors")
+      const before = tf.memory().numTensors
+      const names = yield* forwardProgram({ checkpoint: goldenDir, inputs: goldenFile("inputs.json"), out })
+      expect(tf.memory().numTensors).toBe(before) // the model and the outputs were freed
+      const written = yield* Effect.promise(() => readSafetensors(out))
+      expect(names.length).toBe(written.size)
+      for (const [name, tensor] of written) {
+        expect(golden.get(name)?.shape, name).toEqual(tensor.shape)
+        if (name.endsWith(".logits"))
+          expect(allcloseExcess(floats(tensor), floats(golden.get(name))), name).toBeLessThanOrEqual(0)
+      }
+      expect(written.has("decode5.layers.2.gate.dense_weights")).toBe(true)
+    }),
+  )
 })

@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { initBackend } from "@ds/core"
+import { expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Stream } from "effect"
 import { LanguageModel, Prompt } from "effect/ai"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe } from "vitest"
 import { saveCheckpoint } from "../src/checkpoint.ts"
 import { decodeModelConfig } from "../src/config.ts"
 import { localLanguageModelLayer, toChatMessages } from "../src/language-model.ts"
@@ -43,29 +44,31 @@ afterAll(() => {
 describe("effect/ai LanguageModel over a local checkpoint", () => {
   const options = { temperature: 0, maxNewTokens: 12 }
 
-  it("generateText returns what the model generates for the chat-templated prompt, with token usage", async () => {
-    const expected = generateText({ config, params }, tokenizer, { prompt: "Say hi", ...options })
-    const response = await Effect.runPromise(
-      LanguageModel.generateText({ prompt: "Say hi" }).pipe(Effect.provide(localLanguageModelLayer(dir, options))),
-    )
-    expect(response.text).toBe(expected.text)
-    expect(response.usage.outputTokens.total).toBe(expected.completionTokens)
-    expect(response.usage.inputTokens.total).toBe(expected.promptTokens)
-    expect(["stop", "length"]).toContain(response.finishReason)
-  })
-
-  it("streamText delivers the same text as deltas, then a finish part", async () => {
-    const expected = generateText({ config, params }, tokenizer, { prompt: "Say hi", ...options })
-    const parts = await Effect.runPromise(
-      Stream.runCollect(LanguageModel.streamText({ prompt: "Say hi" })).pipe(
+  it.effect("generateText returns what the model generates for the chat-templated prompt, with token usage", () =>
+    Effect.gen(function* () {
+      const expected = generateText({ config, params }, tokenizer, { prompt: "Say hi", ...options })
+      const response = yield* LanguageModel.generateText({ prompt: "Say hi" }).pipe(
         Effect.provide(localLanguageModelLayer(dir, options)),
-      ),
-    )
-    const list = [...parts]
-    const text = list.map((p) => (p.type === "text-delta" ? p.delta : "")).join("")
-    expect(text).toBe(expected.text)
-    expect(list[list.length - 1]?.type).toBe("finish")
-  })
+      )
+      expect(response.text).toBe(expected.text)
+      expect(response.usage.outputTokens.total).toBe(expected.completionTokens)
+      expect(response.usage.inputTokens.total).toBe(expected.promptTokens)
+      expect(["stop", "length"]).toContain(response.finishReason)
+    }),
+  )
+
+  it.effect("streamText delivers the same text as deltas, then a finish part", () =>
+    Effect.gen(function* () {
+      const expected = generateText({ config, params }, tokenizer, { prompt: "Say hi", ...options })
+      const parts = yield* Stream.runCollect(LanguageModel.streamText({ prompt: "Say hi" })).pipe(
+        Effect.provide(localLanguageModelLayer(dir, options)),
+      )
+      const list = [...parts]
+      const text = list.map((p) => (p.type === "text-delta" ? p.delta : "")).join("")
+      expect(text).toBe(expected.text)
+      expect(list[list.length - 1]?.type).toBe("finish")
+    }),
+  )
 
   it("a prompt with tool calls and results renders as DeepSeek's DSML turns", () => {
     const prompt = Prompt.make([
@@ -85,26 +88,30 @@ describe("effect/ai LanguageModel over a local checkpoint", () => {
     expect(text.endsWith("<function_results>\n<result>5</result>\n</function_results>\n\n</think>")).toBe(true)
   })
 
-  it("generateProgram streams exactly the text it returns, and a stop string ends the text before it", async () => {
-    const pieces: Array<string> = []
-    const result = await Effect.runPromise(
-      generateProgram({
+  it.effect("generateProgram streams exactly the text it returns, and a stop string ends the text before it", () =>
+    Effect.gen(function* () {
+      const pieces: Array<string> = []
+      const result = yield* generateProgram({
         checkpoint: dir,
         prompt: "Say hi",
         temperature: 0,
         maxNewTokens: 12,
         onText: (d) => pieces.push(d),
-      }),
-    )
-    expect(pieces.join("")).toBe(result.text)
-    expect(result.completionTokens).toBeGreaterThan(0)
-    const chars = Array.from(result.text)
-    expect(chars.length).toBeGreaterThanOrEqual(4)
-    const stop = chars.slice(2, 4).join("")
-    const cut = await Effect.runPromise(
-      generateProgram({ checkpoint: dir, prompt: "Say hi", temperature: 0, maxNewTokens: 12, stop: [stop] }),
-    )
-    expect(cut.text).toBe(result.text.slice(0, result.text.indexOf(stop)))
-    expect(cut.finishReason).toBe("stop")
-  })
+      })
+      expect(pieces.join("")).toBe(result.text)
+      expect(result.completionTokens).toBeGreaterThan(0)
+      const chars = Array.from(result.text)
+      expect(chars.length).toBeGreaterThanOrEqual(4)
+      const stop = chars.slice(2, 4).join("")
+      const cut = yield* generateProgram({
+        checkpoint: dir,
+        prompt: "Say hi",
+        temperature: 0,
+        maxNewTokens: 12,
+        stop: [stop],
+      })
+      expect(cut.text).toBe(result.text.slice(0, result.text.indexOf(stop)))
+      expect(cut.finishReason).toBe("stop")
+    }),
+  )
 })

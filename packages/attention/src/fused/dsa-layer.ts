@@ -15,8 +15,8 @@
  * Without the native addon the same steps run with the plain-tfjs kernels over tensors copied from the cache
  * (correct, O(E) per call). Inference only: no gradient flows through the host cache.
  */
+import { dimOf, expectShape } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { dimOf, expectShape } from "../checks.ts"
 import { type AttentionConfig, mlaSoftmaxScale } from "../config.ts"
 import { indexerHeadWeights, indexerKeys, indexerQueries, indexerScores } from "../indexer.ts"
 import { type BatchLayout, batchLayout, queryPositions, rowLengthValues } from "../layout.ts"

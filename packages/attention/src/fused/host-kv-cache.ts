@@ -16,9 +16,8 @@
  * never past the capacity. The 8-bit format is the float32 analogue of the paper's FP8 indexer cache (132 B per
  * token instead of 512 B); its packed layout is the one the native kernels read (see @ds/core native/attention.ts).
  */
-import { InputError } from "@ds/core"
+import { expectShape, InputError } from "@ds/core"
 import type * as tf from "@tensorflow/tfjs"
-import { expectShape } from "../checks.ts"
 import { type AttentionConfig, kvEntryDim } from "../config.ts"
 import type { BatchLayout } from "../layout.ts"
 import type { NativeAttentionKernels } from "./native.ts"

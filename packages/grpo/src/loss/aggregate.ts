@@ -10,9 +10,10 @@
  * `num_items_in_batch`, summed over gradient-accumulation steps); it defaults to this minibatch's Σ m, where dapo
  * equals bnpo.
  */
+import { expectShape } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import type { LossType } from "../config.ts"
-import { expectShape, maskedMean, maskedRowMean } from "./tensor-utils.ts"
+import { maskedMean, maskedRowMean } from "./tensor-utils.ts"
 
 export interface AggregateOptions {
   readonly maxCompletionLength: number

@@ -17,14 +17,14 @@
  * β = 0 skips the reference term entirely; δ = null skips OPSM.
  */
 
-import { ConfigError } from "@ds/core"
+import { ConfigError, expectRank, expectShape, stopGradient } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import { type GrpoLossConfig, upperClip } from "../config.ts"
 import { aggregateTokenLoss } from "./aggregate.ts"
 import { perTokenKl } from "./kl.ts"
 import { offPolicySequenceMask, sequenceOffPolicyDivergence } from "./off-policy-mask.ts"
 import { clippedSurrogate, logImportanceRatio } from "./surrogate.ts"
-import { detach, expectRank, expectShape, maskedMean, scoped } from "./tensor-utils.ts"
+import { maskedMean, scoped } from "./tensor-utils.ts"
 
 export interface GrpoLossInputs {
   readonly policyLogps: tf.Tensor2D
@@ -124,7 +124,7 @@ const scalar = (x: tf.Tensor): number => x.dataSync()[0] ?? Number.NaN
 /** The figures of one minibatch, computed on detached copies (reads values back; not for the gradient tape). */
 export const grpoLossStats = (inputs: GrpoLossInputs, config: GrpoLossConfig): GrpoLossStats =>
   scoped(() => {
-    const policyLogps = detach(inputs.policyLogps)
+    const policyLogps = stopGradient(inputs.policyLogps)
     const detached = { ...inputs, policyLogps }
     const loss = scalar(grpoLoss(detached, config))
     const terms = grpoLossTerms(detached, config)

@@ -13,8 +13,8 @@
  * (1 − π_ref/π_θ)·∇ℓ_θ instead. The ratio uses the old-policy log-probs of the ratio (per token even when the
  * surrogate uses a sequence-level ratio: TRL issue #6586).
  */
+import { expectShape } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { expectShape } from "./tensor-utils.ts"
 
 /** Plain k3. policyLogps, refLogps: [N, T] -> [N, T] */
 export const k3 = (policyLogps: tf.Tensor2D, refLogps: tf.Tensor2D): tf.Tensor2D => {

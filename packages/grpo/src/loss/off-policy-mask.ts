@@ -11,8 +11,9 @@
  * the SAMPLING log-probs, never the trainer's recomputed old ones (TRL's bug fixed in PR #4857).
  * Returns [N] with 1 = keep the policy term, 0 = masked.
  */
+import { expectRank, expectShape, stopGradient } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { detach, expectRank, expectShape, maskedRowMean } from "./tensor-utils.ts"
+import { maskedRowMean } from "./tensor-utils.ts"
 
 /** mean_t (ℓ_sampling − ℓ_θ) per sequence, with ℓ_θ detached. -> [N] */
 export const sequenceOffPolicyDivergence = (
@@ -23,7 +24,7 @@ export const sequenceOffPolicyDivergence = (
   expectShape("samplingLogps", samplingLogps, policyLogps.shape)
   expectShape("completionMask", completionMask, policyLogps.shape)
   return tf.tidy(() => {
-    const policy = detach(policyLogps)
+    const policy = stopGradient(policyLogps)
     return maskedRowMean(tf.sub(samplingLogps, policy), completionMask)
   })
 }
@@ -39,7 +40,7 @@ export const offPolicySequenceMask = (
   expectShape("advantages", advantages, [n])
   return tf.tidy(() => {
     const divergence = sequenceOffPolicyDivergence(policyLogps, samplingLogps, completionMask)
-    const masked = tf.logicalAnd(tf.less(detach(advantages), 0), tf.greater(divergence, delta))
+    const masked = tf.logicalAnd(tf.less(stopGradient(advantages), 0), tf.greater(divergence, delta))
     return tf.cast(tf.logicalNot(masked), "float32") as tf.Tensor1D
   })
 }

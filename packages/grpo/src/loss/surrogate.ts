@@ -8,8 +8,9 @@
  * ℓ_θ, ℓ_old, completionMask: [N, T]; Â: [N] (one value per sequence, broadcast over its tokens). Returns the
  * objective to MAXIMISE per token, [N, T]; gradients flow through ℓ_θ only.
  */
+import { expectRank, expectShape } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { expectRank, expectShape, maskedRowMean } from "./tensor-utils.ts"
+import { maskedRowMean } from "./tensor-utils.ts"
 
 export interface ClipRange {
   readonly low: number

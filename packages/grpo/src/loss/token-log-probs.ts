@@ -9,8 +9,8 @@
  * exactly the support π_old sampled from and r = π_θ/π_old is a valid importance ratio. The sampled token is
  * picked with a one-hot product (differentiable on every backend, no gather gradient needed).
  */
+import { expectRank, expectShape } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { expectRank, expectShape } from "./tensor-utils.ts"
 
 const outsideKeptSet = -1e9
 

@@ -17,12 +17,10 @@
  * "template": "chat" encodes the messages with DeepSeek-V3.2's chat template; "raw" feeds BOS + the last user
  * message's text.
  */
-import { ConfigError } from "@ds/core"
-import { Effect, Result, Schema, SchemaIssue } from "effect"
+import { decodeConfigSync, withDefault } from "@ds/core"
+import { Schema } from "effect"
 import { GrpoConfigSchema } from "../config.ts"
 
-const withDefault = <S extends Schema.Top & { readonly Encoded: unknown }>(schema: S, value: S["Encoded"]) =>
-  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 
 export const RewardSpecSchema = Schema.Union([
@@ -67,15 +65,7 @@ export const GrpoRunFileSchema = Schema.Struct({
 })
 export type GrpoRunFile = typeof GrpoRunFileSchema.Type
 
-const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
-
 /** Validates a run file's parsed JSON; throws `ConfigError` naming the first bad field. */
 export const decodeGrpoRunFile = (input: unknown): GrpoRunFile => {
-  const result = Schema.decodeUnknownResult(GrpoRunFileSchema)(input, { errors: "all", onExcessProperty: "error" })
-  if (Result.isFailure(result)) {
-    const first = formatIssue(result.failure.issue).issues[0]
-    const field = first?.path?.map(String).join(".") ?? ""
-    throw new ConfigError({ field: field === "" ? "(root)" : field, reason: first?.message ?? "invalid value" })
-  }
-  return result.success
+  return decodeConfigSync(GrpoRunFileSchema, input)
 }

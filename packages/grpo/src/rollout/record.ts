@@ -11,12 +11,8 @@
  *                         the model: the P prompt tokens, then the completion tokens but the last (P + C − 1 rows)
  *   truncated             the completion hit the length budget before the end token
  */
+import { ChatMessage } from "@ds/model"
 import { Schema } from "effect"
-
-export const ChatMessage = Schema.Struct({
-  role: Schema.Literals(["system", "user", "assistant"]),
-  content: Schema.String,
-})
 
 export const RolloutRecordSchema = Schema.Struct({
   /** Deterministic id `<step>/<group>/<sample>`: the unit of resumable work. */

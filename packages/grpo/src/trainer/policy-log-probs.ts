@@ -12,6 +12,7 @@
  * With Keep Routing the gate weights are still recomputed from the current router on the forced experts, so the
  * router gets gradients (@ds/model `moe({ forced })`).
  */
+import { stopGradient } from "@ds/core"
 import { disposeForward, forward, type Model } from "@ds/model"
 import * as tf from "@tensorflow/tfjs"
 import { keptSetMask, sampledTokenLogProbs, tokenEntropy } from "../loss/token-log-probs.ts"
@@ -85,7 +86,7 @@ export const policyLogProbs = (model: Model, batch: RolloutBatch, options: Polic
     const targets = tf.tensor2d(batch.targets, [batch.size, batch.completionLength], "int32")
     const logps = sampledTokenLogProbs(logits, targets, kept)
     targets.dispose()
-    const entropy = tf.tidy(() => tokenEntropy(tf.tensor3d(logits.dataSync(), logits.shape), kept))
+    const entropy = tf.tidy(() => tokenEntropy(stopGradient(logits), kept))
     return { logps, entropy, routing }
   } finally {
     logits.dispose()

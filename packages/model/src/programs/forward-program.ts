@@ -10,11 +10,10 @@
  */
 import { readFile } from "node:fs/promises"
 import { indicesToMask } from "@ds/attention"
-import { type CheckpointError, type ConfigError, InputError, type SafetensorsError, writeSafetensors } from "@ds/core"
+import { type CheckpointError, type ConfigError, InputError, SafetensorsError, writeSafetensors } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Schema } from "effect"
-import { loadCheckpoint } from "../checkpoint.ts"
-import { disposeParameters } from "../params.ts"
+import { acquireCheckpoint } from "../checkpoint.ts"
 import {
   createModelCache,
   disposeForward,
@@ -104,27 +103,42 @@ export const runForwardCalls = (
       for (const [name, t] of runForwardCall(model, cache, call)) outputs.set(name, t)
       onCall?.({ name: call.name, index, total: calls.length })
     })
+  } catch (error) {
+    tf.dispose([...outputs.values()])
+    throw error
   } finally {
     disposeModelCache(cache)
   }
   return outputs
 }
 
-/** `ds forward --checkpoint DIR --inputs inputs.json --out out.safetensors`. Returns the written names. */
+/**
+ * `ds forward --checkpoint DIR --inputs inputs.json --out out.safetensors`. Returns the written names. The model's
+ * parameters and the output tensors are scoped: freed on success, failure and interruption alike.
+ */
 export const forwardProgram = (
   options: ForwardProgramOptions,
 ): Effect.Effect<ReadonlyArray<string>, InputError | CheckpointError | ConfigError | SafetensorsError> =>
-  Effect.gen(function* () {
-    const inputs = yield* readInputs(options.inputs)
-    const { config, params } = yield* loadCheckpoint(options.checkpoint)
-    const model: Model = { config, params }
-    const outputs = yield* Effect.try({
-      try: () => runForwardCalls(model, inputs.calls, options.onCall),
-      catch: (e) => (e instanceof InputError ? e : new InputError({ source: options.inputs, reason: String(e) })),
-    }).pipe(Effect.ensuring(Effect.sync(() => disposeParameters(params))))
-    yield* Effect.tryPromise({
-      try: () => writeSafetensors(options.out, outputs),
-      catch: (e) => (e instanceof InputError ? e : new InputError({ source: options.out, reason: String(e) })),
-    }).pipe(Effect.ensuring(Effect.sync(() => tf.dispose([...outputs.values()]))))
-    return [...outputs.keys()]
-  })
+  Effect.scoped(
+    Effect.gen(function* () {
+      const inputs = yield* readInputs(options.inputs)
+      const outputs = yield* Effect.acquireRelease(
+        // The parameters live in an inner scope: freed as soon as the outputs are computed.
+        Effect.scoped(
+          Effect.flatMap(acquireCheckpoint(options.checkpoint), ({ config, params }) =>
+            Effect.try({
+              try: () => runForwardCalls({ config, params }, inputs.calls, options.onCall),
+              catch: (e) =>
+                e instanceof InputError ? e : new InputError({ source: options.inputs, reason: String(e) }),
+            }),
+          ),
+        ),
+        (outputs) => Effect.sync(() => tf.dispose([...outputs.values()])),
+      )
+      yield* Effect.tryPromise({
+        try: () => writeSafetensors(options.out, outputs),
+        catch: (e) => (e instanceof SafetensorsError ? e : new InputError({ source: options.out, reason: String(e) })),
+      })
+      return [...outputs.keys()]
+    }),
+  )

@@ -7,9 +7,8 @@
  */
 import { type CheckpointError, type ConfigError, InputError, Rng, type SafetensorsError } from "@ds/core"
 import { Effect } from "effect"
-import { loadCheckpoint } from "../checkpoint.ts"
+import { acquireCheckpoint } from "../checkpoint.ts"
 import { type FinishReason, generate } from "../generate.ts"
-import { disposeParameters } from "../params.ts"
 import { type ChatMessage, encodeChat } from "../tokenizer/chat-template.ts"
 import { specialTokens } from "../tokenizer/special-tokens.ts"
 import { streamingDecoder, type TextTokenizer } from "../tokenizer/tokenizer.ts"
@@ -107,20 +106,26 @@ export const generateText = (
   }
 }
 
-/** `ds generate --checkpoint DIR "prompt"`: loads the checkpoint, generates, streams text through `onText`. */
+/**
+ * `ds generate --checkpoint DIR "prompt"`: loads the checkpoint, generates, streams text through `onText`. The
+ * parameters are scoped: freed on success, failure and interruption alike.
+ */
 export const generateProgram = (
   options: GenerateProgramOptions,
 ): Effect.Effect<GenerateProgramResult, InputError | CheckpointError | ConfigError | SafetensorsError> =>
-  Effect.gen(function* () {
-    const { config, params, tokenizer } = yield* loadCheckpoint(options.checkpoint)
-    if (tokenizer === undefined) {
-      disposeParameters(params)
-      return yield* Effect.fail(
-        new InputError({ source: options.checkpoint, reason: "the checkpoint has no tokenizer.json" }),
-      )
-    }
-    return yield* Effect.try({
-      try: () => generateText({ config, params }, tokenizer, options),
-      catch: (e) => (e instanceof InputError ? e : new InputError({ source: "generate", reason: String(e) })),
-    }).pipe(Effect.ensuring(Effect.sync(() => disposeParameters(params))))
-  })
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { config, params, tokenizer } = yield* acquireCheckpoint(options.checkpoint)
+      if (tokenizer === undefined)
+        return yield* Effect.fail(
+          new InputError({
+            source: options.checkpoint,
+            reason: "the checkpoint has no tokenizer.json; save one with the model (ds train writes it)",
+          }),
+        )
+      return yield* Effect.try({
+        try: () => generateText({ config, params }, tokenizer, options),
+        catch: (e) => (e instanceof InputError ? e : new InputError({ source: "generate", reason: String(e) })),
+      })
+    }),
+  )

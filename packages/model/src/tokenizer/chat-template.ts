@@ -13,30 +13,48 @@
  * Reasoning of assistant turns before the last user message is dropped in thinking mode.
  */
 import { InputError } from "@ds/core"
+import { Schema } from "effect"
 import { specialTokens } from "./special-tokens.ts"
 
 const dsml = "｜DSML｜"
 
-export interface ToolCall {
-  readonly type?: "function"
-  readonly id?: string
-  readonly function: { readonly name: string; readonly arguments: string | Record<string, unknown> }
-}
+/** A tool call of an assistant message (OpenAI format; `arguments` a JSON string or an object; docs/model.md §7). */
+export const ToolCall = Schema.Struct({
+  type: Schema.optionalKey(Schema.Literal("function")),
+  id: Schema.optionalKey(Schema.String),
+  function: Schema.Struct({
+    name: Schema.String,
+    arguments: Schema.Union([Schema.String, Schema.Record(Schema.String, Schema.Unknown)]),
+  }),
+})
+export type ToolCall = typeof ToolCall.Type
 
-export interface ToolDefinition {
-  readonly type?: "function"
-  readonly function: { readonly name: string; readonly description?: string; readonly parameters?: unknown }
-}
+/** A tool offered to the model (OpenAI format). */
+export const ToolDefinition = Schema.Struct({
+  type: Schema.optionalKey(Schema.Literal("function")),
+  function: Schema.Struct({
+    name: Schema.String,
+    description: Schema.optionalKey(Schema.String),
+    parameters: Schema.optionalKey(Schema.Unknown),
+  }),
+})
+export type ToolDefinition = typeof ToolDefinition.Type
 
-export interface ChatMessage {
-  readonly role: "system" | "developer" | "user" | "assistant" | "tool"
-  readonly content?: string | null
-  readonly reasoning_content?: string | null
-  readonly tool_calls?: ReadonlyArray<ToolCall>
-  readonly tools?: ReadonlyArray<ToolDefinition>
-  readonly response_format?: unknown
-  readonly tool_call_id?: string
-}
+/**
+ * One message in OpenAI chat format, as datasets, rollouts and the chat template use it: the schema decodes a
+ * JSONL record's `messages`, the type is what `encodeChat` renders. `reasoning_content` is DeepSeek's field for the
+ * thinking text; `tools` on a system message offers tools.
+ */
+export const ChatMessage = Schema.Struct({
+  role: Schema.Literals(["system", "developer", "user", "assistant", "tool"]),
+  content: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  reasoning_content: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  tool_calls: Schema.optionalKey(Schema.Array(ToolCall)),
+  tools: Schema.optionalKey(Schema.Array(ToolDefinition)),
+  response_format: Schema.optionalKey(Schema.Unknown),
+  tool_call_id: Schema.optionalKey(Schema.String),
+})
+export type ChatMessage = typeof ChatMessage.Type
 
 export type ThinkingMode = "chat" | "thinking"
 

@@ -10,6 +10,7 @@ import { demo } from "./commands/demo.ts"
 import { forward } from "./commands/forward.ts"
 import { generate } from "./commands/generate.ts"
 import { grpo } from "./commands/grpo.ts"
+import { selfverifyCommands } from "./commands/selfverify/index.ts"
 import { train } from "./commands/train.ts"
 
 export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string }).version
@@ -24,6 +25,7 @@ export const commands = [
   forward,
   bench,
   agentdata,
+  ...selfverifyCommands,
 ] as const
 
 export const ds = Command.make("ds").pipe(

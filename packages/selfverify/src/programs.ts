@@ -1,5 +1,5 @@
 /**
- * The programs behind `ds prove | verify | meta-verify | refine | search` (docs/selfverify.md §7): read problems or
+ * The programs behind `ds prove | verify | meta-verify | refine | search` (docs/selfverify.md §9): read problems or
  * proofs, run a loop for each item over whatever `LanguageModel` is provided, and write, in the output folder,
  *
  *   state.jsonl     every model answer, keyed (resume: rerun the same command; nothing done is asked again)

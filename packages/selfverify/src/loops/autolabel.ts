@@ -1,5 +1,5 @@
 /**
- * Automatic labelling with scaled verification (docs/selfverify.md §5.1):
+ * Automatic labelling with scaled verification (docs/selfverify.md §5, §7.1):
  *
  *   1. n verifier analyses of the proof
  *   2. for each analysis that reports issues (score 0 or 0.5): m meta-verifications; the analysis is VALID when

@@ -1,5 +1,5 @@
 /**
- * Inference loops of DeepSeekMath-V2 (docs/selfverify.md §5.2, §5.3): sequential refinement and pool search in two
+ * Inference loops of DeepSeekMath-V2 (docs/selfverify.md §7.2, §7.3): sequential refinement and pool search in two
  * variants, every model call a resumable unit of a `WorkStore`.
  *
  * Sequential refinement: generate a proof + self-evaluation; while the self-score is below 1 and the cap is not

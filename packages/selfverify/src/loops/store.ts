@@ -1,5 +1,5 @@
 /**
- * Resumable work for the loops (docs/selfverify.md §5.4): every model call is a unit with a deterministic key
+ * Resumable work for the loops (docs/selfverify.md §7.4): every model call is a unit with a deterministic key
  * (`IMO2025-1/r0/p3/v12`), and its answer is appended to a JSONL state file the moment it arrives. On a rerun the
  * file is read first and every unit already there is reused: a killed run repeats no call it had finished and loses
  * none (a torn last line, the one being written when the process died, is dropped and redone).

@@ -1,5 +1,5 @@
 /**
- * DeepSeekMath-V2's loop from the terminal (docs/selfverify.md §7): `ds prove`, `ds verify`, `ds meta-verify`,
+ * DeepSeekMath-V2's loop from the terminal (docs/selfverify.md §9): `ds prove`, `ds verify`, `ds meta-verify`,
  * `ds refine`, `ds search` over a problems or proofs file, with any OpenAI-compatible endpoint or a local
  * checkpoint; and `ds selfverify parse`. Each writes state.jsonl (rerun to resume), results.jsonl and report.md.
  */

@@ -1,7 +1,7 @@
 /**
  * The model behind `ds prove | verify | meta-verify | refine | search`: an OpenAI-compatible endpoint
  * (`--base-url`, `--api-key`, `--model`: DeepSeek's API, vLLM or SGLang serving DeepSeekMath-V2, `ds serve`) or a
- * local checkpoint (`--checkpoint`). Shared flags and the layer they build (docs/selfverify.md §7).
+ * local checkpoint (`--checkpoint`). Shared flags and the layer they build (docs/selfverify.md §9).
  */
 import { InputError, Progress } from "@ds/core"
 import { type CheckpointLoadError, localLanguageModelLayer, OpenAiCompat } from "@ds/model"

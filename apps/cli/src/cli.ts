@@ -11,6 +11,7 @@ import { forward } from "./commands/forward.ts"
 import { generate } from "./commands/generate.ts"
 import { grpo } from "./commands/grpo.ts"
 import { selfverifyCommands } from "./commands/selfverify/index.ts"
+import { serve } from "./commands/serve.ts"
 import { train } from "./commands/train.ts"
 
 export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string }).version
@@ -24,6 +25,7 @@ export const commands = [
   grpo,
   forward,
   bench,
+  serve,
   agentdata,
   ...selfverifyCommands,
 ] as const

@@ -151,7 +151,7 @@ const submitAll = Effect.fnUntraced(function* (request: SamplingRequest, prepare
         ...(request.topP < 1 ? { topP: Math.max(request.topP, Number.EPSILON) } : {}),
       },
       rng: Rng.make(seed).fork(p * request.n + i),
-      stopTokens: tokenizer.eosId === undefined ? [] : [tokenizer.eosId],
+      stopTokens: tokenizer.eosId === undefined || request.ignoreEos ? [] : [tokenizer.eosId],
       ...(request.topLogprobs === undefined ? {} : { topLogprobs: request.topLogprobs }),
     }))
   })

@@ -72,6 +72,8 @@ export interface SamplingRequest {
   readonly topLogprobs: number | undefined
   readonly stream: boolean
   readonly includeUsage: boolean
+  /** vLLM's `ignore_eos`: keep sampling past EOS until max_tokens (benchmarks). */
+  readonly ignoreEos: boolean
 }
 
 export type ToolChoice = "none" | "auto" | "required" | { readonly name: string }
@@ -127,6 +129,7 @@ const samplingFields = (body: Json, maxTokensCap: number, logprobs: "chat" | "co
     topLogprobs,
     stream,
     includeUsage,
+    ignoreEos: optionalBoolean(body, "ignore_eos") ?? false,
   }
 }
 

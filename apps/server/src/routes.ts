@@ -15,6 +15,7 @@ import { handler, readJson } from "./handler.ts"
 import { ServerMetrics } from "./metrics.ts"
 import { parseChatRequest, parseCompletionRequest } from "./protocol.ts"
 import { ServerConfig } from "./server-config.ts"
+import { verify } from "./verify.ts"
 
 const answer = (result: Answer) =>
   result.stream !== undefined
@@ -41,6 +42,13 @@ const completions = handler("/v1/completions", (request) =>
     const parsed = parseCompletionRequest(body, maxTokensCap)
     if (!parsed.ok) return yield* Effect.fail(parsed.error)
     return answer(yield* textCompletion(parsed.value))
+  }),
+)
+
+const verifyRoute = handler("/v1/verify", (request) =>
+  Effect.gen(function* () {
+    const body = yield* readJson(request)
+    return HttpServerResponse.jsonUnsafe(yield* verify(body))
   }),
 )
 
@@ -92,6 +100,7 @@ const unknownRoute = handler("unknown", (request) =>
 export const routes = Layer.mergeAll(
   HttpRouter.add("POST", "/v1/chat/completions", chat),
   HttpRouter.add("POST", "/v1/completions", completions),
+  HttpRouter.add("POST", "/v1/verify", verifyRoute),
   HttpRouter.add("GET", "/v1/models", models),
   HttpRouter.add("GET", "/v1/models/:id", model),
   HttpRouter.add("GET", "/health", health),

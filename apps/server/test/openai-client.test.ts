@@ -175,3 +175,32 @@ describe("openai client", () => {
     })
   })
 })
+
+describe("/v1/verify", () => {
+  it("answers the verifier's analysis with a score in {0, 0.5, 1} or null, parsed by @ds/selfverify", async () => {
+    const response = await fetch(`${server.url}/v1/verify`, {
+      method: "POST",
+      headers: { authorization: "Bearer test-key", "content-type": "application/json" },
+      body: JSON.stringify({ problem: "Show 1+1=2.", proof: "By definition.", max_tokens: 16, seed: 1 }),
+    })
+    expect(response.status).toBe(200)
+    const body = (await response.json()) as {
+      object: string
+      analysis: string
+      score: number | null
+      format_ok: boolean
+    }
+    expect(body.object).toBe("verification")
+    expect(typeof body.analysis).toBe("string")
+    expect([0, 0.5, 1, null]).toContain(body.score)
+    // An untrained model writes no key phrases, so the format reward is 0 and says why.
+    expect(body.format_ok).toBe(false)
+    const bad = await fetch(`${server.url}/v1/verify`, {
+      method: "POST",
+      headers: { authorization: "Bearer test-key" },
+      body: JSON.stringify({ problem: "x" }),
+    })
+    expect(bad.status).toBe(400)
+    expect(((await bad.json()) as { error: { param: string } }).error.param).toBe("proof")
+  })
+})

@@ -1,7 +1,16 @@
 import { Rng } from "@ds/core"
 import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
-import { Episode, loadRuntimes, runSandboxed, synthesizeUnit } from "../src/index.ts"
+import { runTests } from "../src/categories/code.ts"
+import { Db, Episode, loadRuntimes, runSandboxed, type SynthesizedUnit, synthesizeUnit } from "../src/index.ts"
+
+/** The test file of a code-agent environment, read from its pristine state. */
+const testsOf = (unit: SynthesizedUnit): string => {
+  const db = Db.open(unit.env.image)
+  const content = String(db.get("SELECT content FROM files WHERE path = 'test/lib.test.js'")?.content)
+  db.close()
+  return content
+}
 
 beforeAll(() => Effect.runPromise(loadRuntimes))
 
@@ -48,7 +57,7 @@ describe("sandbox", () => {
   })
 
   it("stops an allocation bomb at its memory limit", () => {
-    const result = runSandboxed("const a = []; for (;;) a.push(new Array(1e5).fill(1))", {
+    const result = runSandboxed("const keep = []; for (let i = 0; ; i++) keep.push({ i, pad: [i, i, i, i] })", {
       timeoutMs: 5000,
       memoryBytes: 8 << 20,
     })
@@ -75,12 +84,16 @@ describe("code-agent acceptance", () => {
     for (let unit = 0; unit < 4; unit++) {
       const built = synthesizeUnit(5, "code", unit, 1)
       const record = built.records[0]!
+      const lib = JSON.parse(record.messages.find((m) => m.role === "tool")!.content).content as string
+      const tests = built.env.tools.find((t) => t.name === "run_tests")!
+      const before = runTests(lib, testsOf(built))
       const results = record.messages.filter((m) => m.role === "tool").map((m) => JSON.parse(m.content))
-      const before = results[0] as { passed: Array<string>; failed: Array<{ name: string }> }
-      const after = results[3] as { passed: Array<string>; failed: Array<{ name: string }> }
+      const after = results.findLast((r) => "passed" in r) as { passed: Array<string>; failed: Array<{ name: string }> }
+      expect(tests).toBeDefined()
       expect(before.failed.length).toBeGreaterThan(0)
       expect(after.failed).toEqual([])
       for (const name of before.passed) expect(after.passed).toContain(name)
+      for (const { name } of before.failed) expect(after.passed).toContain(name)
     }
   })
 })

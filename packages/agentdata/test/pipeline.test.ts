@@ -82,9 +82,11 @@ describe("synthesis run", () => {
 
   it("verify accepts every record and catches a tampered answer, tool result or state", () => {
     const cache = new UnitCache()
-    const records = recordFiles(a).flatMap((f) => [...readRecords(f)].map((l) => l.value as Record<string, never>))
+    const records = recordFiles(a).flatMap((f) =>
+      [...readRecords(f)].map((l) => l.value as { metadata: { category: string } }),
+    )
     for (const r of records) expect(verifyRecord(r, cache)).toBeUndefined()
-    const general = records.find((r) => (r as { metadata: { category: string } }).metadata.category === "general")!
+    const general = records.find((r) => r.metadata.category === "general")!
     const clone = () => JSON.parse(JSON.stringify(general))
     // 1. The submitted answer edited in the trajectory (and in the metadata, to match).
     const answer = clone()

@@ -16,7 +16,7 @@ const mutations = (answer: unknown): Array<unknown> => {
     else if (typeof value === "string") out.push(set(`${value} (edited)`))
     else if (Array.isArray(value)) {
       if (value.length > 0) out.push(set(value.slice(1)))
-      value.forEach((v, i) => walk(v, (w) => set(value.map((x, j) => (j === i ? w : x)))))
+      for (const [i, v] of value.entries()) walk(v, (w) => set(value.map((x, j) => (j === i ? w : x))))
     } else if (typeof value === "object" && value !== null)
       for (const [k, v] of Object.entries(value)) walk(v, (w) => set({ ...value, [k]: w }))
   }

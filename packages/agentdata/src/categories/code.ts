@@ -5,7 +5,6 @@
  * after the gold patch; keep the environment only if at least one test goes from failing to passing and none from
  * passing to failing. The verifier runs the tests on the final state and checks the test file is untouched.
  */
-import type { Rng } from "@ds/core"
 import { buildImage, type Environment, refuse, sha256, type Task, toolLimits, verdict } from "../env/environment.ts"
 import { s } from "../env/json-schema.ts"
 import { runSandboxed } from "../env/sandbox.ts"
@@ -155,13 +154,10 @@ export const code: CategorySynthesizer = {
     const mutation = rng.choice(options)
     const buggyLib = lib.replace(mutation.line, mutation.buggy)
     if (buggyLib === lib) return undefined
-    // Acceptance: gold patch gives >= 1 fail-to-pass and 0 pass-to-fail.
+    // The failing tests before the patch name the task; acceptance is checked on the oracle's own test run below.
     const before = runTests(buggyLib, tests)
-    const after = runTests(lib, tests)
-    if (before.error !== undefined || after.error !== undefined) return undefined
-    const failToPass = before.failed.filter((f) => after.passed.includes(f.name)).map((f) => f.name)
-    const passToFail = before.passed.filter((p) => !after.passed.includes(p))
-    if (failToPass.length === 0 || passToFail.length > 0) return undefined
+    if (before.error !== undefined || before.failed.length === 0) return undefined
+    const failToPass = before.failed.map((f) => f.name)
     const envId = `code/${spec.seed}/${spec.unit}`
     const testsHash = sha256(tests)
     const readme = `# ${target.name} utilities\n\nSmall helpers. Run the tests with run_tests.\n`
@@ -255,7 +251,6 @@ export const code: CategorySynthesizer = {
         "You are a software engineer. Fix the bug in the repository so that every test passes; do not edit the tests.",
       prompt: `Tests are failing: ${failToPass.join(", ")}. Find the bug in src/lib.js and fix it.`,
       solve: (call) => {
-        call("run_tests", {})
         call("read_file", { path: "src/lib.js" })
         call("replace_in_file", { path: "src/lib.js", old: mutation.buggy, new: mutation.line })
         call("run_tests", {})
@@ -273,6 +268,15 @@ export const code: CategorySynthesizer = {
       },
     }
     const record = tryOracle(env, task, spec)
-    return record?.metadata.verifier.passed ? { env, tasks: [task], records: [record] } : undefined
+    if (record === undefined || !record.metadata.verifier.passed) return undefined
+    // Acceptance (the paper's rule): with the gold patch, >= 1 test goes fail -> pass and none pass -> fail.
+    const runs = record.messages.flatMap((m) =>
+      m.role === "tool" && m.content.startsWith('{"passed"') ? [JSON.parse(m.content) as TestRun] : [],
+    )
+    const after = runs[runs.length - 1]
+    if (after === undefined || after.error !== undefined) return undefined
+    const fixed = before.failed.filter((f) => after.passed.includes(f.name))
+    const broken = before.passed.filter((name) => !after.passed.includes(name))
+    return fixed.length > 0 && broken.length === 0 ? { env, tasks: [task], records: [record] } : undefined
   },
 }

@@ -168,7 +168,10 @@ const questions = (rng: Rng, c: Corpus): Array<Question> => {
 }
 
 /** FTS4 ranking: Σ over phrases and columns of hits-in-row / rows-with-hits (matchinfo 'pcx'), titles weighted 3. */
-const registerRank = (db: Db) =>
+const ranked = new WeakSet<Db>()
+const registerRank = (db: Db) => {
+  if (ranked.has(db)) return
+  ranked.add(db)
   db.fn("rank", ((blob: Uint8Array) => {
     const m = new Uint32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4)
     const phrases = m[0] as number
@@ -183,6 +186,7 @@ const registerRank = (db: Db) =>
       }
     return score
   }) as never)
+}
 
 const toFtsQuery = (text: string) =>
   text
@@ -271,19 +275,19 @@ export const search: CategorySynthesizer = {
     const records: Array<TaskRecord> = []
     const tasks: Array<Task> = []
     const seen = new Set<string>()
+    // The weaker solvers only read, so one probe copy of the corpus serves every question of the unit.
+    const probe = new Episode(env)
+    const probeCall = (name: string, args: Record<string, unknown>) =>
+      JSON.parse(probe.call(name, JSON.stringify(args)).content)
     for (const q of questions(rng.fork("questions"), corpus)) {
       if (records.length >= spec.tasks) break
       if (seen.has(q.prompt)) continue
       seen.add(q.prompt)
       // Hardness filter: weaker solvers (stop one hop short; guess the top keyword hit's title) must all be wrong.
-      const probe = new Episode(env)
-      const probeCall = (name: string, args: Record<string, unknown>) =>
-        JSON.parse(probe.call(name, JSON.stringify(args)).content)
       const candidates = [
         follow(probeCall, q, q.chain.length - 1),
         (probeCall("search", { query: q.prompt }) as Array<{ title: string }>)[0]?.title,
       ]
-      probe.close()
       if (candidates.some((c) => normalize(c) === normalize(q.answer))) continue
       const task: Task = {
         id: `${envId}/q${tasks.length}`,
@@ -303,6 +307,7 @@ export const search: CategorySynthesizer = {
       tasks.push(task)
       records.push(record)
     }
+    probe.close()
     return records.length === spec.tasks ? { env, tasks, records } : undefined
   },
 }

@@ -2,8 +2,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { appendJsonl, readJsonl, writeJsonlAtomic } from "@ds/core"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
 import { type RolloutRecord, RolloutRecordSchema, recordCompletion, recordPrompt } from "../src/rollout/record.ts"
 
 const record = (id: string): RolloutRecord => ({
@@ -25,30 +25,36 @@ const record = (id: string): RolloutRecord => ({
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "grpo-jsonl-"))
 
 describe("rollout records as JSONL", () => {
-  it("round-trip through a file unchanged", async () => {
-    const file = path.join(tempDir(), "r.jsonl")
-    await Effect.runPromise(writeJsonlAtomic(file, RolloutRecordSchema, [record("0/0/0"), record("0/0/1")]))
-    const back = await Effect.runPromise(readJsonl(file, RolloutRecordSchema))
-    expect(back).toEqual([record("0/0/0"), record("0/0/1")])
-    expect(recordPrompt(back[0] as RolloutRecord)).toBe("2+3=")
-    expect(recordCompletion(back[0] as RolloutRecord)).toBe("5")
-    expect(fs.readdirSync(path.dirname(file))).toEqual(["r.jsonl"]) // no temp file left behind
-  })
+  it.effect("round-trip through a file unchanged", () =>
+    Effect.gen(function* () {
+      const file = path.join(tempDir(), "r.jsonl")
+      yield* writeJsonlAtomic(file, RolloutRecordSchema, [record("0/0/0"), record("0/0/1")])
+      const back = yield* readJsonl(file, RolloutRecordSchema)
+      expect(back).toEqual([record("0/0/0"), record("0/0/1")])
+      expect(recordPrompt(back[0] as RolloutRecord)).toBe("2+3=")
+      expect(recordCompletion(back[0] as RolloutRecord)).toBe("5")
+      expect(fs.readdirSync(path.dirname(file))).toEqual(["r.jsonl"]) // no temp file left behind
+    }),
+  )
 
-  it("appends, and a torn last line (a kill mid-write) is dropped on read", async () => {
-    const file = path.join(tempDir(), "log.jsonl")
-    await Effect.runPromise(appendJsonl(file, RolloutRecordSchema, [record("a")]))
-    await Effect.runPromise(appendJsonl(file, RolloutRecordSchema, [record("b")]))
-    fs.appendFileSync(file, '{"id":"c","groupId"')
-    const back = await Effect.runPromise(readJsonl(file, RolloutRecordSchema))
-    expect(back.map((r) => r.id)).toEqual(["a", "b"])
-  })
+  it.effect("appends, and a torn last line (a kill mid-write) is dropped on read", () =>
+    Effect.gen(function* () {
+      const file = path.join(tempDir(), "log.jsonl")
+      yield* appendJsonl(file, RolloutRecordSchema, [record("a")])
+      yield* appendJsonl(file, RolloutRecordSchema, [record("b")])
+      fs.appendFileSync(file, '{"id":"c","groupId"')
+      const back = yield* readJsonl(file, RolloutRecordSchema)
+      expect(back.map((r) => r.id)).toEqual(["a", "b"])
+    }),
+  )
 
-  it("rejects a malformed record with the line number", async () => {
-    const file = path.join(tempDir(), "bad.jsonl")
-    fs.writeFileSync(file, `${JSON.stringify({ ...record("x"), samplingLogps: ["no"] })}\n`)
-    const result = await Effect.runPromise(Effect.flip(readJsonl(file, RolloutRecordSchema)))
-    expect(result._tag).toBe("InputError")
-    expect(result.message).toMatch(/bad\.jsonl:1: /)
-  })
+  it.effect("rejects a malformed record with the line number", () =>
+    Effect.gen(function* () {
+      const file = path.join(tempDir(), "bad.jsonl")
+      fs.writeFileSync(file, `${JSON.stringify({ ...record("x"), samplingLogps: ["no"] })}\n`)
+      const result = yield* Effect.flip(readJsonl(file, RolloutRecordSchema))
+      expect(result._tag).toBe("InputError")
+      expect(result.message).toMatch(/bad\.jsonl:1: /)
+    }),
+  )
 })

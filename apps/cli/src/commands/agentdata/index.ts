@@ -100,7 +100,10 @@ const synth = Command.make(
 ).pipe(
   Command.withDescription("Synthesize verified agentic tasks into resumable shards (OpenAI chat JSONL)"),
   Command.withExamples([
-    { command: "ds agentdata synth --preset quick --seed 1 --out runs/agentdata", description: "120 tasks in seconds" },
+    {
+      command: "ds agentdata synth --preset quick --seed 1 --out runs/agentdata",
+      description: "120 verified tasks (about a minute)",
+    },
     {
       command: "ds agentdata synth --preset paper --seed 1 --out runs/paper --workers 2",
       description: "Table 1 counts",

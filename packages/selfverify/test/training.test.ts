@@ -21,7 +21,6 @@ import {
   referenceAnalysis,
   referenceGeneration,
   rejectionFineTuningSet,
-  roleExample,
   toChatRecord,
   verifierTask,
 } from "../src/index.ts"

@@ -11,7 +11,9 @@
  * OpenAI chat JSONL (`messages` + `metadata`), which `ds train` reads; `compactTemplates` keeps prompts short
  * enough for a small model's context, the default templates are the full rubric prompts.
  */
-import type { Rng } from "@ds/core"
+import * as path from "node:path"
+import { Rng, writeJsonlAtomic } from "@ds/core"
+import { Effect, Schema } from "effect"
 import {
   correctProof,
   type DomainProblem,
@@ -156,3 +158,31 @@ export const toChatRecord = (example: RoleExample) => ({
   ],
   metadata: { role: example.role, label: example.label, problem: example.problem.statement },
 })
+
+const ChatLine = Schema.Record(Schema.String, Schema.Unknown)
+
+/**
+ * Writes cold-start data under `out`: `verifier.jsonl`, `meta.jsonl`, `generator.jsonl` and `all.jsonl` (the three
+ * shuffled together, for one model that does all roles), each line a chat record `ds train --data` reads.
+ */
+export const writeColdStartData = (
+  out: string,
+  options: {
+    readonly perRole: number
+    readonly seed: number
+    readonly templates?: Partial<PromptTemplates>
+    readonly problemOptions?: ProblemOptions
+  },
+) =>
+  Effect.gen(function* () {
+    const rng = Rng.make(options.seed)
+    const examples = coldStartExamples(rng, options.perRole, options.templates, options.problemOptions)
+    const files: Record<string, string> = {}
+    for (const role of ["verifier", "meta", "generator"] as const) {
+      files[role] = path.join(out, `${role}.jsonl`)
+      yield* writeJsonlAtomic(files[role], ChatLine, examples.filter((e) => e.role === role).map(toChatRecord))
+    }
+    files.all = path.join(out, "all.jsonl")
+    yield* writeJsonlAtomic(files.all, ChatLine, rng.fork("shuffle").shuffle(examples).map(toChatRecord))
+    return { files, examples: examples.length }
+  })

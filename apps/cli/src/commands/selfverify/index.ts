@@ -17,6 +17,7 @@ import {
 } from "@ds/selfverify"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import { data } from "./data.ts"
 import { modelFlags, modelLayer, pricesOf } from "./model.ts"
 import { parse } from "./parse.ts"
 
@@ -238,7 +239,7 @@ export const selfverify = Command.make("selfverify").pipe(
   Command.withDescription(
     "DeepSeekMath-V2 self-verification tools (see also ds prove / verify / meta-verify / refine / search)",
   ),
-  Command.withSubcommands([parse]),
+  Command.withSubcommands([parse, data]),
 )
 
 /** Every self-verification command, registered in cli.ts with one line. */

@@ -3,7 +3,7 @@
  * (`--base-url`, `--api-key`, `--model`: DeepSeek's API, vLLM or SGLang serving DeepSeekMath-V2, `ds serve`) or a
  * local checkpoint (`--checkpoint`). Shared flags and the layer they build (docs/selfverify.md §9).
  */
-import { InputError, Progress } from "@ds/core"
+import { ConfigError, Progress } from "@ds/core"
 import { type CheckpointLoadError, localLanguageModelLayer, OpenAiCompat } from "@ds/model"
 import { Config, Effect, Layer, Option, type Redacted } from "effect"
 import type { LanguageModel } from "effect/ai"
@@ -53,7 +53,7 @@ export const modelFlags = {
   backend: backendFlag,
 }
 
-type ModelLayerError = CheckpointLoadError | InputError | Layer.Error<ReturnType<typeof computeLayer>>
+type ModelLayerError = CheckpointLoadError | ConfigError | Layer.Error<ReturnType<typeof computeLayer>>
 
 type FlagValue<F> = F extends Flag.Flag<infer A> ? A : never
 
@@ -76,12 +76,12 @@ export const modelLayer = (flags: ModelFlags): Layer.Layer<LanguageModel.Languag
   if (Option.isNone(flags.baseUrl))
     return Layer.effectDiscard(
       Effect.fail(
-        new InputError({
-          source: "flags",
+        new ConfigError({
+          field: "--base-url / --checkpoint",
           reason: "no model: give --base-url URL --model NAME (and --api-key or $OPENAI_API_KEY), or --checkpoint DIR",
         }),
       ),
-    ) as Layer.Layer<LanguageModel.LanguageModel | Progress, InputError>
+    ) as Layer.Layer<LanguageModel.LanguageModel | Progress, ConfigError>
   const apiKey: Redacted.Redacted<string> | undefined = Option.getOrUndefined(flags.apiKey)
   return Layer.mergeAll(
     OpenAiCompat.layerFetch({

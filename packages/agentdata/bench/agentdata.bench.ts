@@ -37,20 +37,24 @@ for (const preset of which) {
   const out = join(tmpdir(), `agentdata-bench-${preset}-${process.pid}`)
   rmSync(out, { recursive: true, force: true })
   const plan = scaled(presets[preset])
-  const perCategory: Record<string, { tasks: number; seconds: number; tasksPerSecond: number }> = {}
+  const perCategory: Record<string, { tasks: number; seconds: number; cpuSeconds: number; cpuMsPerTask: number }> = {}
   const load = loadavg()[0]
   let total = 0
+  const cpuTotal = 0
   for (const c of categories) {
     const only = Object.fromEntries(
       categories.map((k) => [k, k === c ? plan[k] : { units: 0, tasks: 0, unitsPerShard: 1 }]),
     ) as unknown as Plan
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
     const stats = await Effect.runPromise(
       synthesize({ out: join(out, c), preset, plan: only, seed: 1, resume: false }).pipe(
         Effect.provide(Progress.layerTerminal()),
       ),
     )
     const seconds = (performance.now() - t0) / 1000
+    const cpu = process.cpuUsage(cpu0)
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6
     if (stats.verified !== stats.tasks.total) throw new Error(`${c}: ${stats.tasks.total - stats.verified} unverified`)
     perCategory[c] = { tasks: stats.tasks.total, seconds, tasksPerSecond: stats.tasks.total / seconds }
     total += presets[preset][c].tasks / (stats.tasks.total / seconds)
@@ -59,9 +63,13 @@ for (const preset of which) {
     fraction,
     measured: perCategory,
     fullTasks: categories.reduce((a, c) => a + presets[preset][c].tasks, 0),
-    extrapolatedSecondsOneProcess: total,
-    extrapolatedSecondsTwoWorkers: total / 2,
-    note: "extrapolated linearly from the measured fraction (tasks per second per category); not a full run",
+    extrapolatedWallSecondsOneProcessUnderThisLoad: total,
+    extrapolatedCpuSeconds: cpuTotal,
+    projectedWallSecondsTwoIdleCores: cpuTotal / 2,
+    note:
+      "extrapolated linearly from the measured fraction, not a full run; the projection for two idle cores is CPU " +
+      "seconds per task (process.cpuUsage, which a loaded machine does not inflate as it does wall time) times the " +
+      "preset's task count, over 2 workers (`--workers 2`, shards split evenly)",
     loadAverage1mAtStart: load,
   }
   rmSync(out, { recursive: true, force: true })

@@ -7,8 +7,9 @@ import { resolve } from "node:path"
 import {
   AgentDataError,
   collectStats,
-  Episode,
   loadRuntimes,
+  noisyOracle,
+  passAtK,
   presetNames,
   readManifest,
   readRecords,
@@ -21,7 +22,7 @@ import {
   verifyRecord,
   writeCard,
 } from "@ds/agentdata"
-import { Progress } from "@ds/core"
+import { Progress, Rng } from "@ds/core"
 import { Console, Effect, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 
@@ -214,8 +215,12 @@ const solve = Command.make(
     ),
     unit: Flag.Int("unit").pipe(Flag.withDefault(0)),
     seed: seedFlag,
+    passK: Flag.Int("pass-k").pipe(
+      Flag.withDescription("Also run the noisy-oracle baseline k times per task and print pass@k and the pass rate"),
+      Flag.withDefault(0),
+    ),
   },
-  ({ category, unit, seed }) =>
+  ({ category, unit, seed, passK }) =>
     Effect.gen(function* () {
       yield* loadRuntimes
       const tasks = category === "search" ? 25 : category === "general" ? 3 : 1
@@ -226,11 +231,15 @@ const solve = Command.make(
         for (const m of record.messages)
           if (m.role === "assistant" && m.tool_calls)
             for (const c of m.tool_calls) yield* Console.log(`  -> ${c.function.name}(${c.function.arguments})`)
-        const episode = new Episode(built.env)
-        episode.close()
         yield* Console.log(
           `  answer: ${JSON.stringify(record.metadata.answer)}  verifier: ${record.metadata.verifier.passed ? "pass" : "FAIL"}\n`,
         )
+        if (passK > 0) {
+          const r = passAtK(built.env, task, noisyOracle(0.3), passK, Rng.make(seed).fork(task.id))
+          yield* Console.log(
+            `  baseline (noisy oracle, eps 0.3): pass@${passK} ${r.solvable ? 1 : 0}, pass rate ${r.rate.toFixed(2)}\n`,
+          )
+        }
         if (category === "search" && i >= 2) break
       }
     }),
@@ -239,6 +248,7 @@ const solve = Command.make(
   Command.withExamples([
     { command: "ds agentdata solve --category general --unit 0 --seed 1", description: "A trip-planning environment" },
     { command: "ds agentdata solve --category code --unit 3", description: "A bug fixed by its gold patch" },
+    { command: "ds agentdata solve --category general --unit 0 --pass-k 8", description: "With baseline pass rates" },
   ]),
 )
 

@@ -175,6 +175,7 @@ const finish = (
   columns: ReadonlyArray<string>,
 ) =>
   Effect.gen(function* () {
+    yield* store.finishProgress()
     const resultsFile = path.join(options.out, "results.jsonl")
     const reportFile = path.join(options.out, "report.md")
     yield* writeJsonlAtomic(resultsFile, ResultLine, results)
@@ -264,7 +265,10 @@ export const verifyProgram = (
           }
           const outputs = yield* Effect.forEach(
             Array.from({ length: n }, (_, i) => i),
-            (i) => store.unit(`${item.id}/v${i}`, verifyProof(item.question, item.proof, options.roles)),
+            (i) =>
+              store
+                .unit(`${item.id}/v${i}`, verifyProof(item.question, item.proof, options.roles))
+                .pipe(Effect.tap(() => store.tick("verify"))),
             { concurrency: 16 },
           )
           const scores = outputs.map((o) => (Option.isSome(o) ? o.value.parse.score : null))
@@ -301,10 +305,9 @@ export const metaVerifyProgram = (items: ReadonlyArray<ProofInput>, options: Run
           const evaluation = item.evaluations[0]
           if (evaluation === undefined)
             return { id: item.id, ms: null, format_ok: false, status: 'skipped: no "evaluation" field' }
-          const out = yield* store.unit(
-            `${item.id}/meta`,
-            runMetaVerify(item.question, item.proof, evaluation, options.roles),
-          )
+          const out = yield* store
+            .unit(`${item.id}/meta`, runMetaVerify(item.question, item.proof, evaluation, options.roles))
+            .pipe(Effect.tap(() => store.tick("meta-verify")))
           return Option.isNone(out)
             ? { id: item.id, ms: null, format_ok: false, status: "incomplete" }
             : {
@@ -329,10 +332,12 @@ export const refineProgram = (items: ReadonlyArray<ProofInput>, options: RunOpti
       items,
       (item) =>
         Effect.map(
-          store.unit(
-            `${item.id}/refine`,
-            refineProof(item.question, [{ proof: item.proof, evaluations: item.evaluations }], options.roles),
-          ),
+          store
+            .unit(
+              `${item.id}/refine`,
+              refineProof(item.question, [{ proof: item.proof, evaluations: item.evaluations }], options.roles),
+            )
+            .pipe(Effect.tap(() => store.tick("refine"))),
           (out) =>
             Option.isNone(out)
               ? { id: item.id, proof: null, self_score: null, format_ok: false, status: "incomplete" }

@@ -68,9 +68,7 @@ export const autoLabel = (
     const verifications = yield* Effect.forEach(
       Array.from({ length: config.n }, (_, i) => i),
       (i) =>
-        store
-          .unit(`${key}/v${i}`, verifyProof(problem, proof, roles))
-          .pipe(Effect.tap(() => store.tick("verify", config.n))),
+        store.unit(`${key}/v${i}`, verifyProof(problem, proof, roles)).pipe(Effect.tap(() => store.tick("verify"))),
       { concurrency },
     )
     const analyses = yield* Effect.forEach(
@@ -82,7 +80,10 @@ export const autoLabel = (
           if (score === null || score === 1) return { index, score, metaScores: [], valid: null }
           const metas = yield* Effect.forEach(
             Array.from({ length: config.m }, (_, j) => j),
-            (j) => store.unit(`${key}/v${index}/m${j}`, metaVerify(problem, proof, verification.value.text, roles)),
+            (j) =>
+              store
+                .unit(`${key}/v${index}/m${j}`, metaVerify(problem, proof, verification.value.text, roles))
+                .pipe(Effect.tap(() => store.tick("meta-verify"))),
             { concurrency },
           )
           const metaScores = metas.map((meta) => (Option.isSome(meta) ? meta.value.parse.score : null))

@@ -60,7 +60,7 @@ export const refineSequentially = (
                 roles,
               ),
             )
-      yield* store.tick("refine", maxIterations)
+      yield* store.tick("refine")
       if (Option.isNone(output)) {
         const result: SequentialResult = { key, steps, final: best(steps), stoppedBy: "failure" }
         return result
@@ -206,7 +206,7 @@ export const searchProof = (
           (j) =>
             store
               .unit(`${id}/v${j}`, verifyProof(problem, output.parse.proof, roles))
-              .pipe(Effect.tap(() => store.tick("verify", config.verifications))),
+              .pipe(Effect.tap(() => store.tick("verify"))),
           { concurrency },
         )
         const analyses = verdicts.flatMap((v) =>
@@ -230,7 +230,7 @@ export const searchProof = (
         Effect.gen(function* () {
           const id = `${key}/r0/p${i}`
           const output = yield* store.unit(id, generateProof(problem, roles))
-          yield* store.tick("generate", config.initialProofs)
+          yield* store.tick("generate")
           return Option.isSome(output) ? Option.some(yield* verify(id, output.value, 0)) : Option.none()
         }),
       { concurrency },
@@ -263,7 +263,7 @@ export const searchProof = (
         (job) =>
           Effect.gen(function* () {
             const output = yield* store.unit(job.id, refineProof(problem, [job.candidate], roles))
-            yield* store.tick("refine", jobs.length)
+            yield* store.tick("refine")
             return Option.isSome(output) ? Option.some(yield* verify(job.id, output.value, rounds)) : Option.none()
           }),
         { concurrency },

@@ -35,8 +35,10 @@ export interface WorkStore {
   readonly usage: () => TokenUsage
   /** Tokens of the calls made in this run. */
   readonly usageThisRun: () => TokenUsage
-  /** Advances a progress bar (when a `Progress` service is provided). */
-  readonly tick: (task: string, total: number) => Effect.Effect<void>
+  /** Counts one finished call of `task` on its progress bar (when a `Progress` service is provided). */
+  readonly tick: (task: string) => Effect.Effect<void>
+  /** Ends every bar this store drew. */
+  readonly finishProgress: () => Effect.Effect<void>
 }
 
 /**
@@ -103,14 +105,19 @@ export const openStore = (file: string | undefined) =>
       failures: () => failures,
       usage: () => [...done.values()].reduce((total, output) => addUsage(total, output.usage), noUsage),
       usageThisRun: () => usageThisRun,
-      tick: (task, total) =>
+      tick: (task) =>
         Option.match(progress, {
           onNone: () => Effect.void,
           onSome: (p) => {
             const n = (counts.get(task) ?? 0) + 1
             counts.set(task, n)
-            return p.update({ task, done: n, total, unit: "call" })
+            return p.update({ task, done: n, unit: "call" })
           },
+        }),
+      finishProgress: () =>
+        Option.match(progress, {
+          onNone: () => Effect.void,
+          onSome: (p) => Effect.forEach([...counts.keys()], (task) => p.finish(task), { discard: true }),
         }),
     }
     return store

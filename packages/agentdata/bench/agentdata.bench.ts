@@ -40,7 +40,7 @@ for (const preset of which) {
   const perCategory: Record<string, { tasks: number; seconds: number; cpuSeconds: number; cpuMsPerTask: number }> = {}
   const load = loadavg()[0]
   let total = 0
-  const cpuTotal = 0
+  let cpuTotal = 0
   for (const c of categories) {
     const only = Object.fromEntries(
       categories.map((k) => [k, k === c ? plan[k] : { units: 0, tasks: 0, unitsPerShard: 1 }]),
@@ -56,8 +56,14 @@ for (const preset of which) {
     const cpu = process.cpuUsage(cpu0)
     const cpuSeconds = (cpu.user + cpu.system) / 1e6
     if (stats.verified !== stats.tasks.total) throw new Error(`${c}: ${stats.tasks.total - stats.verified} unverified`)
-    perCategory[c] = { tasks: stats.tasks.total, seconds, tasksPerSecond: stats.tasks.total / seconds }
+    perCategory[c] = {
+      tasks: stats.tasks.total,
+      seconds,
+      cpuSeconds,
+      cpuMsPerTask: (1000 * cpuSeconds) / stats.tasks.total,
+    }
     total += presets[preset][c].tasks / (stats.tasks.total / seconds)
+    cpuTotal += (presets[preset][c].tasks * cpuSeconds) / stats.tasks.total
   }
   results[preset] = {
     fraction,

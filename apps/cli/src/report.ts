@@ -18,7 +18,7 @@ const nextStep: Readonly<Record<string, string>> = {
   CheckpointError:
     "point --checkpoint at a folder written by `ds train` or in the reference format (config.json + model.safetensors)",
   ConfigError: "fix that field (its type and range are in the command's --help and the package README)",
-  InputError: "check that the file exists and holds what the command's --help describes",
+  InputError: "check the input named at the start of this line (the command's --help describes what it takes)",
   OutputError: "check that the folder exists, is writable and has free space",
   RunFileError: "fix the run file (its fields are shown by `ds grpo --help`)",
   ShapeError: "the tensors do not match the model's config: check that config.json belongs to these weights",

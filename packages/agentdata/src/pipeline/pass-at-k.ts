@@ -24,7 +24,7 @@ export const noisyOracle =
         const paths: Array<Array<string | number>> = []
         const walk = (value: unknown, path: Array<string | number>) => {
           if (typeof value === "number") paths.push(path)
-          else if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...path, i]))
+          else if (Array.isArray(value)) for (const [i, v] of value.entries()) walk(v, [...path, i])
           else if (typeof value === "object" && value !== null)
             for (const [k, v] of Object.entries(value)) walk(v, [...path, k])
         }

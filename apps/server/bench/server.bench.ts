@@ -25,6 +25,7 @@ import {
   smallPreset,
 } from "@ds/model"
 import { printTable, writeBenchResult } from "@ds/tooling/bench"
+import * as tf from "@tensorflow/tfjs"
 import { Effect, Exit, Scope } from "effect"
 import { startServer } from "../src/index.ts"
 
@@ -135,14 +136,19 @@ const main = async () => {
   }
   const one = rounds[0]?.tokensPerSecond ?? Number.NaN
   const sixteen = rounds.find((r) => r.clients === 16)?.tokensPerSecond ?? Number.NaN
-  const rss: Array<{ second: number; rssMiB: number }> = []
+  const rss: Array<{ second: number; rssMiB: number; tensors: number }> = []
   let soakRequests = 0
   let soakLost = 0
   if (soakSeconds > 0) {
     const start = performance.now()
     const elapsed = () => (performance.now() - start) / 1000
     const sampler = setInterval(
-      () => rss.push({ second: Math.round(elapsed()), rssMiB: process.memoryUsage().rss / 2 ** 20 }),
+      () =>
+        rss.push({
+          second: Math.round(elapsed()),
+          rssMiB: process.memoryUsage().rss / 2 ** 20,
+          tensors: tf.memory().numTensors,
+        }),
       10_000,
     )
     await Promise.all(
@@ -180,7 +186,7 @@ const main = async () => {
   console.log(`16 streams / 1 stream aggregate tok/s: ${(sixteen / one).toFixed(2)}x`)
   if (rss.length > 0)
     console.log(
-      `soak: ${soakRequests} requests, ${soakLost} lost; RSS ${rss[0]?.rssMiB.toFixed(0)} -> ${rss[rss.length - 1]?.rssMiB.toFixed(0)} MiB`,
+      `soak: ${soakRequests} requests, ${soakLost} lost; RSS ${rss[0]?.rssMiB.toFixed(0)} -> ${rss[rss.length - 1]?.rssMiB.toFixed(0)} MiB, live tensors ${rss[0]?.tensors} -> ${rss[rss.length - 1]?.tensors}`,
     )
   console.log(
     `load average before ${loadBefore.map((x) => x.toFixed(2)).join(" ")}, after ${loadavg()

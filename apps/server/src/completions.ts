@@ -342,37 +342,33 @@ export const chatCompletion = Effect.fnUntraced(function* (request: ChatRequest)
     concurrency: "unbounded",
     discard: true,
   }).pipe(Effect.ensuring(cancelAll))
-  return yield* Effect.sync(() => {
-    {
-      const choices = states.map((state, index) => {
-        const text = state.text()
-        const calls = toolCallsJson(state, id)
-        return {
-          index,
-          message: {
-            role: "assistant",
-            content: calls.length > 0 && text.content === "" ? null : text.content,
-            ...(request.thinking ? { reasoning_content: text.reasoning } : {}),
-            ...(calls.length > 0 ? { tool_calls: calls } : {}),
-            refusal: null,
-          },
-          logprobs: request.topLogprobs === undefined ? null : { content: state.logprobs, refusal: null },
-          finish_reason: state.finishReason ?? "stop",
-        }
-      })
-      return {
-        json: {
-          id,
-          object: "chat.completion",
-          created,
-          model: request.model,
-          system_fingerprint: null,
-          choices,
-          usage: usageOf(promptTokens, states),
-        },
-      } satisfies Answer
+  const choices = states.map((state, index) => {
+    const text = state.text()
+    const calls = toolCallsJson(state, id)
+    return {
+      index,
+      message: {
+        role: "assistant",
+        content: calls.length > 0 && text.content === "" ? null : text.content,
+        ...(request.thinking ? { reasoning_content: text.reasoning } : {}),
+        ...(calls.length > 0 ? { tool_calls: calls } : {}),
+        refusal: null,
+      },
+      logprobs: request.topLogprobs === undefined ? null : { content: state.logprobs, refusal: null },
+      finish_reason: state.finishReason ?? "stop",
     }
   })
+  return {
+    json: {
+      id,
+      object: "chat.completion",
+      created,
+      model: request.model,
+      system_fingerprint: null,
+      choices,
+      usage: usageOf(promptTokens, states),
+    },
+  } satisfies Answer
 })
 
 /** OpenAI completions `logprobs`: tokens, their log-probabilities, the top alternatives, text offsets. */
@@ -451,18 +447,16 @@ export const textCompletion = Effect.fnUntraced(function* (request: CompletionRe
     concurrency: "unbounded",
     discard: true,
   }).pipe(Effect.ensuring(cancelAll))
-  return yield* Effect.sync(() => {
-    return {
-      json: {
-        ...base,
-        choices: states.map((state, index) => ({
-          index,
-          text: state.text().content,
-          logprobs: request.topLogprobs === undefined ? null : completionLogprobs(state),
-          finish_reason: state.finishReason ?? "stop",
-        })),
-        usage: usageOf(promptTokens, states),
-      },
-    } satisfies Answer
-  })
+  return {
+    json: {
+      ...base,
+      choices: states.map((state, index) => ({
+        index,
+        text: state.text().content,
+        logprobs: request.topLogprobs === undefined ? null : completionLogprobs(state),
+        finish_reason: state.finishReason ?? "stop",
+      })),
+      usage: usageOf(promptTokens, states),
+    },
+  } satisfies Answer
 })

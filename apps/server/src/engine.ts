@@ -84,6 +84,8 @@ export interface EngineShape {
   readonly load: () => { readonly waiting: number; readonly prefilling: number; readonly running: number }
   /** Stop admitting new requests (503); running ones continue. */
   readonly close: Effect.Effect<void>
+  /** True once `close` ran (the server is draining). */
+  readonly closed: () => boolean
 }
 
 interface Sequence {
@@ -351,5 +353,6 @@ const makeEngine = Effect.fnUntraced(function* (options: EngineOptions) {
     close: Effect.sync(() => {
       closed = true
     }),
+    closed: () => closed,
   })
 })

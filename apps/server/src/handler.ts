@@ -6,6 +6,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto"
 import { Cause, Effect } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { HttpServerResponse } from "effect/http"
+import { Engine } from "./engine.ts"
 import { ApiError, invalidRequest, serverError, tooLarge, unauthorized } from "./errors.ts"
 import { ServerMetrics } from "./metrics.ts"
 import { ServerConfig } from "./server-config.ts"
@@ -66,6 +67,7 @@ export const handler =
   (request: HttpServerRequest.HttpServerRequest) =>
     Effect.gen(function* () {
       const metrics = yield* ServerMetrics
+      const engine = yield* Engine
       const requestId = requestIdOf(request)
       const response = yield* Effect.gen(function* () {
         if (options.open !== true) yield* checkAuth(request)
@@ -82,5 +84,7 @@ export const handler =
         }),
       )
       metrics.requests.inc({ route, status: String(response.status) })
-      return HttpServerResponse.setHeader(response, "x-request-id", requestId)
+      const withId = HttpServerResponse.setHeader(response, "x-request-id", requestId)
+      // While draining, no connection is kept alive for another request.
+      return engine.closed() ? HttpServerResponse.setHeader(withId, "connection", "close") : withId
     })

@@ -78,7 +78,10 @@ const health = handler(
   () =>
     Effect.gen(function* () {
       const engine = yield* Engine
-      return HttpServerResponse.jsonUnsafe({ status: "ok", ...engine.load() })
+      // 503 while draining, so that load balancers stop sending work here.
+      return engine.closed()
+        ? HttpServerResponse.jsonUnsafe({ status: "shutting_down", ...engine.load() }, { status: 503 })
+        : HttpServerResponse.jsonUnsafe({ status: "ok", ...engine.load() })
     }),
   { open: true },
 )

@@ -86,6 +86,8 @@ for (const preset of which) {
   rmSync(out, { recursive: true, force: true })
 }
 clearInterval(sampler)
+// maxRSS (kilobytes) is the process's peak resident set, sampled by the kernel, not by a timer.
+peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024)
 const record = { cores: cpus().length, loadAverage1m: loadavg()[0], peakRssBytes: peakRss, results }
 const dir = resolve(import.meta.dirname, "..", "..", "..", "bench-results")
 mkdirSync(dir, { recursive: true })

@@ -101,6 +101,6 @@ describe("SFT on the addition task (the caller passes the data to trainProgram)"
         expect(checkpoint.tokenizer?.encode("21+43=")).toEqual([50, 49, 43, 52, 51, 61])
         disposeParameters(checkpoint.params)
       }),
-    240_000,
+    900_000, // about a minute alone on 2 cores; minutes when the machine is shared
   )
 })

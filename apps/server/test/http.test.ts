@@ -338,3 +338,46 @@ describe("queue limit and disconnects", () => {
     }
   })
 })
+
+describe("chunked prefill", () => {
+  it("a long prompt does not stall a running stream: it keeps getting tokens during the prefill", async () => {
+    const streaming = await post(
+      "/v1/completions",
+      JSON.stringify({
+        model: "tiny-chat",
+        prompt: "running",
+        max_tokens: 64,
+        ignore_eos: true,
+        stream: true,
+        logprobs: 0,
+      }),
+    )
+    expect(streaming.status).toBe(200)
+    const reader = streaming.body?.getReader()
+    await reader?.read()
+    let tokensDuringPrefill = 0
+    let prefillDone = false
+    const counting = (async () => {
+      const decoder = new TextDecoder()
+      while (!prefillDone) {
+        const part = await reader?.read()
+        if (part === undefined || part.done) break
+        if (!prefillDone) tokensDuringPrefill += decoder.decode(part.value).split('"tokens":[').length - 1
+      }
+    })()
+    // 3000 prompt tokens: about 24 chunks of 128, each followed by a decode step of the running stream.
+    const long = await post(
+      "/v1/completions",
+      JSON.stringify({
+        model: "tiny-chat",
+        prompt: Array.from({ length: 3000 }, (_, i) => 3 + (i % 250)),
+        max_tokens: 1,
+      }),
+    )
+    prefillDone = true
+    expect(long.status).toBe(200)
+    await reader?.cancel()
+    await counting
+    expect(tokensDuringPrefill).toBeGreaterThanOrEqual(10)
+  })
+})

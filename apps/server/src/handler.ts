@@ -3,9 +3,8 @@
  * parsing, and the mapping of every failure to OpenAI's error JSON.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto"
-import { Cause, Effect } from "effect"
-import type { HttpServerRequest } from "effect/http"
-import { HttpServerResponse } from "effect/http"
+import { ByteSize, Cause, Effect } from "effect"
+import { HttpIncomingMessage, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Engine } from "./engine.ts"
 import { ApiError, invalidRequest, serverError, tooLarge, unauthorized } from "./errors.ts"
 import { ServerMetrics } from "./metrics.ts"
@@ -37,8 +36,14 @@ export const readJson = Effect.fnUntraced(function* (request: HttpServerRequest.
   const { maxBodyBytes } = yield* ServerConfig
   const declared = Number(request.headers["content-length"] ?? "0")
   if (declared > maxBodyBytes) return yield* Effect.fail(tooLarge(maxBodyBytes))
+  // The cap also holds for a body without Content-Length (chunked): reading stops at the limit.
   const text = yield* request.text.pipe(
-    Effect.mapError(() => invalidRequest("The request body could not be read.", null)),
+    Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+    Effect.mapError((error) =>
+      error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
+        ? tooLarge(maxBodyBytes)
+        : invalidRequest("The request body could not be read.", null),
+    ),
   )
   if (Buffer.byteLength(text) > maxBodyBytes) return yield* Effect.fail(tooLarge(maxBodyBytes))
   return yield* Effect.try({

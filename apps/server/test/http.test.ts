@@ -218,6 +218,24 @@ describe("malformed requests", () => {
       if (row.code !== undefined) expect(body.error.code).toBe(row.code)
     })
 
+  it("a chunked body (no Content-Length) over the cap -> 413", async () => {
+    const big = new TextEncoder().encode(chat({ messages: [{ role: "user", content: "y".repeat(80 * 1024) }] }))
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < big.length; i += 8192) controller.enqueue(big.subarray(i, i + 8192))
+        controller.close()
+      },
+    })
+    const response = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: auth,
+      body,
+      duplex: "half",
+    } as RequestInit)
+    expect(response.status).toBe(413)
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("request_too_large")
+  })
+
   it("a client's x-request-id is echoed", async () => {
     const response = await post("/v1/chat/completions", chat({}), { ...auth, "x-request-id": "trace-42" })
     expect(response.headers.get("x-request-id")).toBe("trace-42")

@@ -54,5 +54,6 @@ export const agentdataRows: CoverageTable = {
     shows: /verifier: pass/,
     pendingCommand: "agentdata",
   },
+  "ds agentdata solve --category general --unit 0 --pass-k 8": { kind: "run", shows: /\S/, pendingCommand: "agentdata" },
   "ds agentdata solve --category code --unit 3": { kind: "run", shows: /verifier: pass/, pendingCommand: "agentdata" },
 }

@@ -33,4 +33,13 @@ export const selfverifyRows: CoverageTable = {
     deepseekApi,
   "ds search --problems packages/selfverify/data/imo2025-problems.json --base-url https://api.deepseek.com/v1 --model deepseek-reasoner --limit 1 --initial-proofs 8 --verifications 4 --top 4 --rounds 2":
     deepseekApi,
+  "ds search --problems packages/selfverify/data/imo2025-problems.json --base-url https://api.deepseek.com/v1 --variant paper --limit 1":
+    deepseekApi,
+  // Cold-start data from the oracle: no model involved, runs to the end.
+  "ds selfverify data --out runs/selfverify-data --per-role 200": {
+    kind: "run",
+    shows: /\S/,
+    timeoutMs: 240_000,
+    pendingCommand: "selfverify",
+  },
 }

@@ -42,8 +42,8 @@ export interface Generation {
   readonly tokens: Array<number>
   /** log q(token) of each sampled token under the processed distribution. */
   readonly logProbs: Array<number>
-  /** The kept-token set of each step (ascending ids). */
-  readonly kept: Array<Int32Array>
+  /** The kept-token set of each step (ascending ids); null where nothing was cut (the whole vocabulary). */
+  readonly kept: Array<Int32Array | null>
   readonly finishReason: FinishReason
   /** Per MoE layer: expert ids for positions 0 .. prompt + tokens − 1, K per position, −1 where unknown. */
   readonly routing?: Array<Int32Array>
@@ -56,7 +56,7 @@ interface Row {
   prompt: ReadonlyArray<number>
   tokens: Array<number>
   logProbs: Array<number>
-  kept: Array<Int32Array>
+  kept: Array<Int32Array | null>
   finishReason: FinishReason | undefined
   routing: Array<Array<number>>
 }

@@ -3,14 +3,22 @@
  * sampling mask the RL trainer needs).
  *
  *   p      = softmax(logits / τ)
- *   K_k    = the k most probable tokens                      (top-k; off when k = 0)
- *   K_p    = smallest prefix of K_k, by descending p, whose renormalised mass reaches top_p  (off when top_p = 1)
+ *   rank   = token ids by descending logit, ties broken by the lower id (a strict total order)
+ *   K_k    = the first k ids by rank                          (top-k; off when k = 0)
+ *   K_p    = the shortest rank-prefix of K_k whose mass, renormalised over K_k, reaches top_p  (off when top_p = 1)
  *   q      = p restricted to K = K_k ∩ K_p, renormalised      (the processed distribution)
- *   token ~ q ;  record log q(token) and the kept set K
+ *   token ~ q ;  record log q(token) and the kept set K — or null when K is the whole vocabulary (nothing was cut)
  *
- * τ = 0 is greedy: K = {argmax}, log q = 0. At least one token is always kept. Ties at the top-k boundary are
- * broken by the lower token id. The draw uses one uniform u ∈ [0, 1) per token (inverse CDF over K in id order),
- * so a seeded stream of uniforms gives reproducible samples.
+ * τ = 0 is greedy: K = {argmax} (the lowest id among equal maxima), log q = 0. At least one token is always kept.
+ *
+ * Selection does not sort the vocabulary: K_k comes from a bounded heap over the ids (O(V log k)); top-p takes the
+ * best m ids the same way, sorts only those m, and grows m geometrically (×4) until the cumulative mass reaches top_p,
+ * so a peaked distribution costs O(V) per token. The rank order above makes the result equal to sorting the whole
+ * vocabulary and cutting it: the same ids in the same order, the same floating-point sums. The renormalising total
+ * of K_p is summed over K_k in ascending id order (over the vocabulary when top-k is off).
+ *
+ * The draw uses one uniform u ∈ [0, 1) per token (inverse CDF over K in ascending id order, the whole vocabulary in
+ * id order when K is null), so a seeded stream of uniforms gives reproducible samples.
  */
 import { ShapeError } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
@@ -28,8 +36,8 @@ export interface SampledToken {
   readonly token: number
   /** log q(token) under the processed (truncated, renormalised) distribution. */
   readonly logProb: number
-  /** The kept-token set K (the sampling mask), ascending token ids. */
-  readonly kept: Int32Array
+  /** The kept-token set K (the sampling mask), ascending token ids; null when nothing was cut (K = vocabulary). */
+  readonly kept: Int32Array | null
 }
 
 const checkOptions = (o: SamplingOptions): void => {
@@ -47,64 +55,120 @@ const argmax = (xs: ArrayLike<number>): number => {
   return best
 }
 
-/** Token ids by descending logit (ties: lower id first). */
-const rankByLogit = (logits: ArrayLike<number>): Int32Array => {
-  const order = Int32Array.from({ length: logits.length }, (_, i) => i)
-  return order.sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b)
+/** true when id a ranks before id b: higher logit, ties to the lower id. */
+const ranksBefore = (logits: ArrayLike<number>, a: number, b: number): boolean => {
+  const la = logits[a] as number
+  const lb = logits[b] as number
+  return la > lb || (la === lb && a < b)
 }
 
-/** The kept set K (ascending ids) for one row of logits. */
-export const keptTokens = (logits: ArrayLike<number>, options: SamplingOptions): Int32Array => {
-  checkOptions(options)
-  if (options.temperature === 0) return Int32Array.of(argmax(logits))
-  const ranked = rankByLogit(logits)
-  const topK = options.topK !== undefined && options.topK > 0 ? Math.min(options.topK, ranked.length) : ranked.length
-  let size = topK
-  const topP = options.topP ?? 1
-  if (topP < 1) {
-    const tau = options.temperature
-    const max = logits[ranked[0] as number] as number
-    const mass = new Float64Array(topK)
-    let total = 0
-    for (let i = 0; i < topK; i++) {
-      mass[i] = Math.exp(((logits[ranked[i] as number] as number) - max) / tau)
-      total += mass[i] as number
-    }
-    let cumulative = 0
-    size = 0
-    while (size < topK) {
-      cumulative += (mass[size] as number) / total
-      size++
-      if (cumulative >= topP) break
+/**
+ * The m best ids by rank, in rank order, without sorting the vocabulary: a heap of size m whose root is the worst
+ * id held (O(V log m)), then a sort of the m survivors.
+ */
+const topByRank = (logits: ArrayLike<number>, m: number): Int32Array => {
+  const heap = new Int32Array(m)
+  const worse = (a: number, b: number) => ranksBefore(logits, b, a) // a ranks after b
+  const siftDown = (start: number) => {
+    let i = start
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let w = i
+      if (l < m && worse(heap[l] as number, heap[w] as number)) w = l
+      if (r < m && worse(heap[r] as number, heap[w] as number)) w = r
+      if (w === i) return
+      const t = heap[i] as number
+      heap[i] = heap[w] as number
+      heap[w] = t
+      i = w
     }
   }
-  return ranked.slice(0, Math.max(1, size)).sort()
+  for (let i = 0; i < m; i++) heap[i] = i
+  for (let i = (m >> 1) - 1; i >= 0; i--) siftDown(i)
+  for (let id = m; id < logits.length; id++) {
+    if (ranksBefore(logits, id, heap[0] as number)) {
+      heap[0] = id
+      siftDown(0)
+    }
+  }
+  return heap.sort((a, b) => (ranksBefore(logits, a, b) ? -1 : 1))
 }
 
-/** log q over K for every kept token (Float64, aligned with `kept`), q = softmax(logits[K] / τ). */
-const keptLogProbs = (logits: ArrayLike<number>, kept: Int32Array, temperature: number): Float64Array => {
-  const out = new Float64Array(kept.length)
-  if (temperature === 0) return out.fill(kept.length === 1 ? 0 : Number.NEGATIVE_INFINITY)
-  let max = Number.NEGATIVE_INFINITY
-  for (const id of kept) max = Math.max(max, logits[id] as number)
+/** First prefix size of `ranked` whose cumulative mass / total reaches topP, or undefined when it never does. */
+const nucleusSize = (
+  logits: ArrayLike<number>,
+  ranked: Int32Array,
+  max: number,
+  tau: number,
+  total: number,
+  topP: number,
+): number | undefined => {
+  let cumulative = 0
+  for (let i = 0; i < ranked.length; i++) {
+    cumulative += Math.exp(((logits[ranked[i] as number] as number) - max) / tau) / total
+    if (cumulative >= topP) return i + 1
+  }
+  return undefined
+}
+
+/** The kept set K (ascending ids) for one row of logits, or null when K is the whole vocabulary. */
+export const keptTokens = (logits: ArrayLike<number>, options: SamplingOptions): Int32Array | null => {
+  checkOptions(options)
+  const vocab = logits.length
+  const cut = (ids: Int32Array): Int32Array | null => (ids.length >= vocab ? null : ids.sort())
+  if (options.temperature === 0) return cut(Int32Array.of(argmax(logits)))
+  const topK = options.topK !== undefined && options.topK > 0 ? Math.min(options.topK, vocab) : vocab
+  const topP = options.topP ?? 1
+  if (topP >= 1) return topK >= vocab ? null : cut(topByRank(logits, topK))
+  const tau = options.temperature
+  const max = logits[argmax(logits)] as number
+  if (topK < vocab) {
+    const ranked = topByRank(logits, topK)
+    const inK = Int32Array.from(ranked).sort()
+    let total = 0
+    for (const id of inK) total += Math.exp(((logits[id] as number) - max) / tau)
+    return cut(ranked.slice(0, nucleusSize(logits, ranked, max, tau, total, topP) ?? topK))
+  }
   let total = 0
-  for (let i = 0; i < kept.length; i++) {
-    out[i] = ((logits[kept[i] as number] as number) - max) / temperature
+  for (let id = 0; id < vocab; id++) total += Math.exp(((logits[id] as number) - max) / tau)
+  for (let m = Math.min(64, vocab); ; m = Math.min(4 * m, vocab)) {
+    const ranked = topByRank(logits, m)
+    const size = nucleusSize(logits, ranked, max, tau, total, topP)
+    if (size !== undefined) return cut(ranked.slice(0, size))
+    if (m === vocab) return null
+  }
+}
+
+/** log q over K for every kept token (Float64, aligned with `kept`; K = all ids when null), q = softmax(logits[K] / τ). */
+const keptLogProbs = (logits: ArrayLike<number>, kept: Int32Array | null, temperature: number): Float64Array => {
+  const size = kept === null ? logits.length : kept.length
+  const idAt = (i: number): number => (kept === null ? i : (kept[i] as number))
+  const out = new Float64Array(size)
+  if (temperature === 0) return out.fill(size === 1 ? 0 : Number.NEGATIVE_INFINITY)
+  let max = Number.NEGATIVE_INFINITY
+  for (let i = 0; i < size; i++) max = Math.max(max, logits[idAt(i)] as number)
+  let total = 0
+  for (let i = 0; i < size; i++) {
+    out[i] = ((logits[idAt(i)] as number) - max) / temperature
     total += Math.exp(out[i] as number)
   }
   const logTotal = Math.log(total)
-  for (let i = 0; i < kept.length; i++) out[i] = (out[i] as number) - logTotal
+  for (let i = 0; i < size; i++) out[i] = (out[i] as number) - logTotal
   return out
 }
 
-/** log q(token) recomputed over a recorded kept set (the check of Keep Sampling Mask). −∞ when token ∉ K. */
+/**
+ * log q(token) recomputed over a recorded kept set (the check of Keep Sampling Mask); null = the whole vocabulary.
+ * −∞ when token ∉ K.
+ */
 export const logProbOverKept = (
   logits: ArrayLike<number>,
   token: number,
-  kept: Int32Array,
+  kept: Int32Array | null,
   temperature: number,
 ): number => {
-  const at = kept.indexOf(token)
+  const at = kept === null ? (token >= 0 && token < logits.length ? token : -1) : kept.indexOf(token)
   if (at < 0) return Number.NEGATIVE_INFINITY
   return keptLogProbs(logits, kept, temperature)[at] as number
 }
@@ -112,14 +176,16 @@ export const logProbOverKept = (
 /** Samples one token from one row of logits with a uniform draw u ∈ [0, 1). */
 export const sampleToken = (logits: ArrayLike<number>, options: SamplingOptions, u: number): SampledToken => {
   const kept = keptTokens(logits, options)
-  if (kept.length === 1) return { token: kept[0] as number, logProb: 0, kept }
+  const size = kept === null ? logits.length : kept.length
+  const idAt = (i: number): number => (kept === null ? i : (kept[i] as number))
+  if (size === 1) return { token: idAt(0), logProb: 0, kept }
   const logQ = keptLogProbs(logits, kept, options.temperature)
   let cumulative = 0
-  for (let i = 0; i < kept.length; i++) {
+  for (let i = 0; i < size; i++) {
     cumulative += Math.exp(logQ[i] as number)
-    if (u < cumulative || i === kept.length - 1) return { token: kept[i] as number, logProb: logQ[i] as number, kept }
+    if (u < cumulative || i === size - 1) return { token: idAt(i), logProb: logQ[i] as number, kept }
   }
-  return { token: kept[kept.length - 1] as number, logProb: logQ[kept.length - 1] as number, kept }
+  return { token: idAt(size - 1), logProb: logQ[size - 1] as number, kept }
 }
 
 /** Samples one token per row of logits [B, V]; `uniforms` holds one draw per row. */
@@ -139,13 +205,14 @@ export const sampleRows = (
 
 /**
  * Differentiable log q(token) for training with Keep Sampling Mask (§3.5): logits [N, V] on the tape, the sampled
- * tokens [N], and optionally the recorded kept sets (logits outside K are masked to −∞ before the softmax).
+ * tokens [N], and optionally the recorded kept sets (logits outside K are masked to −∞ before the softmax; a null
+ * set leaves its row unmasked).
  * Returns [N]. Temperature must be > 0 here.
  */
 export const tokenLogProbs = (
   logits: tf.Tensor2D,
   tokens: Int32Array,
-  kept?: ReadonlyArray<Int32Array>,
+  kept?: ReadonlyArray<Int32Array | null>,
   temperature = 1,
 ): tf.Tensor1D => {
   const [n, vocab] = logits.shape
@@ -160,7 +227,8 @@ export const tokenLogProbs = (
     if (kept !== undefined) {
       const mask = new Float32Array(n * vocab).fill(Number.NEGATIVE_INFINITY)
       kept.forEach((set, row) => {
-        for (const id of set) mask[row * vocab + id] = 0
+        if (set === null) mask.fill(0, row * vocab, (row + 1) * vocab)
+        else for (const id of set) mask[row * vocab + id] = 0
       })
       scaled = tf.add(scaled, tf.tensor2d(mask, [n, vocab]))
     }

@@ -66,7 +66,7 @@ const toRecord = (
     promptTokens: [...prompt.tokens],
     completionTokens: [...completion],
     samplingLogps: [...generation.logProbs],
-    keptTokens: options.recordKeptTokens ? generation.kept.map((set) => Array.from(set)) : null,
+    keptTokens: options.recordKeptTokens ? generation.kept.map((set) => (set === null ? null : Array.from(set))) : null,
     routedExperts:
       options.recordRouting && generation.routing !== undefined
         ? routingByPosition(generation.routing, positions, k)

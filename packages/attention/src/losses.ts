@@ -9,9 +9,14 @@
  * The target is detached here as well, so the losses send gradient only into the scores I, and through them only
  * into the indexer weights (the layer detaches the indexer's inputs x and qr). Rows whose mask is empty, or whose
  * target has no mass on it, contribute 0. Reduction: the paper's sum over queries (and batch), or the mean over
- * all B·T query rows.
+ * the valid query rows.
+ *
+ * Right padding: with `validLengths`, query rows t ≥ valid[b] are padding (layout.ts). Their target is zeroed
+ * (p[b, t, :] = 0), so they add 0 to the loss, get exactly 0 gradient (∂L/∂I = −p + softmax · Σp = 0), and do not
+ * count in the mean: L_mean = L_sum / Σ_b valid[b]. A row whose mask is empty is softmaxed over all keys instead
+ * (its p is 0, so the value is unchanged) to keep the backward pass free of log(0).
  */
-import { dimOf, expectDtype, expectShape, nonDifferentiable } from "@ds/core"
+import { dimOf, expectDtype, expectShape, InputError, nonDifferentiable } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import { indicesToMask } from "./index-mask.ts"
 import { maskedSoftmax } from "./masked-softmax.ts"
@@ -19,6 +24,28 @@ import { maskedSoftmax } from "./masked-softmax.ts"
 export interface IndexerLossOptions {
   /** "sum" over query rows, as the paper writes it (default), or "mean" over the B·T rows. */
   readonly reduction?: "sum" | "mean"
+  /**
+   * Real query rows per sequence (B entries, each ≤ T); rows t ≥ validLengths[b] are right padding and are masked
+   * out of the loss and of the mean's count. Default: every row is real.
+   */
+  readonly validLengths?: ReadonlyArray<number>
+}
+
+/** bool [B, T, 1]: query row (b, t) is real (t < validLengths[b]); undefined when every row is. */
+const queryRows = (batch: number, tokens: number, validLengths: ReadonlyArray<number> | undefined) => {
+  if (validLengths === undefined) return undefined
+  if (validLengths.length !== batch || validLengths.some((v) => !Number.isInteger(v) || v < 0 || v > tokens))
+    throw new InputError({
+      source: "validLengths",
+      reason: `expected ${batch} integers in [0, ${tokens}] (real query rows per sequence), got [${validLengths.join(", ")}]`,
+    })
+  return tf.tidy(
+    () =>
+      tf.less(
+        tf.range(0, tokens, 1, "int32").reshape([1, tokens, 1]),
+        tf.tensor1d(Int32Array.from(validLengths), "int32").reshape([batch, 1, 1]),
+      ) as tf.Tensor3D,
+  )
 }
 
 /** p̂ = target restricted to the mask, renormalised per row (zero rows stay zero). */
@@ -42,13 +69,19 @@ const maskedKl = (
   options: IndexerLossOptions,
 ): tf.Scalar =>
   tf.tidy(() => {
-    const p = nonDifferentiable(restrictTarget, target, mask)
+    const [batch, tokens] = [dimOf(scores, 0), dimOf(scores, 1)]
+    const rows = queryRows(batch, tokens, options.validLengths)
+    const targetMask = rows === undefined ? mask : tf.logicalAnd(mask, rows)
+    const p = nonDifferentiable(restrictTarget, target, targetMask)
     const entropyTerm = nonDifferentiable(plogp, p)
-    const { lse } = maskedSoftmax(scores, mask)
-    const finiteLse = tf.where(tf.isFinite(lse), lse, tf.zerosLike(lse))
-    const logQ = tf.sub(tf.where(mask, scores, tf.zerosLike(scores)), tf.expandDims(finiteLse, -1))
+    // Empty rows (p = 0 there) take every key, so lse stays finite and its backward pass has no log(0).
+    const softmaxMask = tf.logicalOr(mask, tf.logicalNot(tf.any(mask, -1, true)))
+    const { lse } = maskedSoftmax(scores, softmaxMask)
+    const logQ = tf.sub(tf.where(softmaxMask, scores, tf.zerosLike(scores)), tf.expandDims(lse, -1))
     const total = tf.sum(tf.sub(entropyTerm, tf.mul(p, logQ)))
-    return (options.reduction === "mean" ? tf.div(total, dimOf(scores, 0) * dimOf(scores, 1)) : total) as tf.Scalar
+    if (options.reduction !== "mean") return total as tf.Scalar
+    const count = options.validLengths?.reduce((a, v) => a + v, 0) ?? batch * tokens
+    return tf.div(total, Math.max(1, count)) as tf.Scalar
   })
 
 const checkPair = (name: string, target: tf.Tensor3D, scores: tf.Tensor3D): void => {

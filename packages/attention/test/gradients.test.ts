@@ -184,6 +184,102 @@ describe("indexer losses", () => {
   })
 })
 
+describe("indexer losses with right padding", () => {
+  // Two sequences of 3 and 5 real query rows in one [2, 5] chunk (keys = positions 0..4); row t ≥ valid[b] is padding.
+  const [tokens, valid] = [5, [3, 5]]
+  const padded = batchLayout(2, tokens, { validLengths: valid })
+  const normalised = (raw: tf.Tensor, mask: tf.Tensor) =>
+    tf.tidy(() => {
+      const e = tf.where(mask, tf.exp(raw), tf.zerosLike(raw))
+      return tf.div(e, tf.maximum(tf.sum(e, -1, true), 1e-30)) as tf.Tensor3D
+    })
+  /** Sequence b alone, unpadded: its rows and keys of the padded tensors. */
+  const alone = (t: tf.Tensor3D, b: number) => t.slice([b, 0, 0], [1, valid[b] as number, valid[b] as number])
+
+  for (const stage of ["dense", "sparse"] as const) {
+    it(`${stage}: a padded batch gives the loss and valid-row gradients of the sequences alone; padding rows get 0`, () => {
+      tf.tidy(() => {
+        const causal = causalMask(padded)
+        // Padding rows of the layout see every key of their sequence and carry a target there: the trap.
+        const p = normalised(tf.randomNormal([2, tokens, tokens], 0, 1, "float32", 51), causal)
+        const scores = tf.randomNormal([2, tokens, tokens], 0, 1, "float32", 52) as tf.Tensor3D
+        const indices = tf.tensor3d(
+          Array.from({ length: 2 }, () => Array.from({ length: tokens }, (_, t) => [t, t > 0 ? 0 : -1])),
+          undefined,
+          "int32",
+        )
+        const loss = (
+          target: tf.Tensor3D,
+          s: tf.Tensor3D,
+          mask: tf.Tensor3D,
+          idx: tf.Tensor3D,
+          options: { reduction?: "sum" | "mean"; validLengths?: ReadonlyArray<number> },
+        ) =>
+          stage === "dense" ? denseIndexerLoss(target, s, mask, options) : sparseIndexerLoss(target, s, idx, options)
+        for (const reduction of ["sum", "mean"] as const) {
+          const paddedLoss = (s: tf.Tensor) =>
+            loss(p, s as tf.Tensor3D, causal, indices, { reduction, validLengths: valid })
+          const aloneSums = [0, 1].map((b) => {
+            const n = valid[b] as number
+            const mask = causalMask(batchLayout(1, n))
+            const idx = indices.slice([b, 0, 0], [1, n, 2]) as tf.Tensor3D
+            const l = (s: tf.Tensor) => loss(alone(p, b), s as tf.Tensor3D, mask, idx, { reduction: "sum" })
+            return { value: l(alone(scores, b)), grad: tf.grad(l)(alone(scores, b)) }
+          })
+          const sum = tf.add(aloneSums[0]!.value, aloneSums[1]!.value)
+          expectClose(paddedLoss(scores), reduction === "sum" ? sum : tf.div(sum, 8), 1e-6, 1e-5)
+          const grad = tf.grad(paddedLoss)(scores)
+          const scale = reduction === "sum" ? 1 : 1 / 8
+          for (const b of [0, 1])
+            expectClose(alone(grad as tf.Tensor3D, b), tf.mul(aloneSums[b]!.grad, scale), 1e-6, 1e-5)
+          // Padding rows (sequence 0, rows 3 and 4): exactly zero gradient, and the loss does not see their scores.
+          expect(allZero(grad.slice([0, 3, 0], [1, 2, tokens]))).toBe(true)
+          const noisy = tf.where(
+            tf.logicalAnd(
+              tf.equal(tf.range(0, 2).reshape([2, 1, 1]), 0),
+              tf.greaterEqual(tf.range(0, tokens).reshape([1, tokens, 1]), 3),
+            ),
+            tf.mul(scores, 50),
+            scores,
+          )
+          expectClose(paddedLoss(noisy), paddedLoss(scores), 1e-6, 1e-6)
+        }
+        // Without validLengths the padding rows count (the old behaviour, still the default for unpadded batches).
+        const unmasked = loss(p, scores, causal, indices, {}).dataSync()[0] as number
+        const masked = loss(p, scores, causal, indices, { validLengths: valid }).dataSync()[0] as number
+        expect(Math.abs(unmasked - masked)).toBeGreaterThan(1e-4)
+      })
+    })
+  }
+
+  it("an empty mask row contributes 0 and a finite (zero) gradient", () => {
+    tf.tidy(() => {
+      const mask = tf.tensor3d([
+        [
+          [true, true, false],
+          [false, false, false],
+        ],
+      ])
+      const p = normalised(tf.randomNormal([1, 2, 3], 0, 1, "float32", 53), mask)
+      const scores = tf.randomNormal([1, 2, 3], 0, 1, "float32", 54) as tf.Tensor3D
+      const grad = tf.grad((s: tf.Tensor) => denseIndexerLoss(p, s as tf.Tensor3D, mask))(scores)
+      expect(Array.from(grad.dataSync()).every(Number.isFinite)).toBe(true)
+      expect(allZero(grad.slice([0, 1, 0], [1, 1, 3]))).toBe(true)
+    })
+  })
+
+  it("rejects validLengths that do not fit the batch", () => {
+    tf.tidy(() => {
+      const causal = causalMask(padded)
+      expect(() =>
+        denseIndexerLoss(causal.cast("float32") as tf.Tensor3D, causal.cast("float32") as tf.Tensor3D, causal, {
+          validLengths: [6, 1],
+        }),
+      ).toThrow(/validLengths/)
+    })
+  })
+})
+
 describe("detach: what trains what", () => {
   let weights: AttentionWeights
   beforeAll(() => {

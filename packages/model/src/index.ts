@@ -121,7 +121,13 @@ export {
   tokenizerFromJson,
   trainTokenizer,
 } from "./tokenizer/tokenizer.ts"
-export { type SupervisedExample, splitMicroBatches, toPackedTokenBatch, toTokenBatch } from "./training/batches.ts"
+export {
+  paddedLength,
+  type SupervisedExample,
+  splitMicroBatches,
+  toPackedTokenBatch,
+  toTokenBatch,
+} from "./training/batches.ts"
 export {
   type ExampleSource,
   encodeExample,
@@ -131,6 +137,12 @@ export {
   textSource,
 } from "./training/data.ts"
 export { crossEntropy, type LossOptions, type LossResult, languageModelLoss, type TokenBatch } from "./training/loss.ts"
+export {
+  estimateStepBytes,
+  StepMemoryError,
+  stepMemoryError,
+  wasmHeapLimitBytes,
+} from "./training/step-memory.ts"
 export { type TrainStepOptions, type TrainStepResult, trainStep, updateGateBiases } from "./training/train-step.ts"
 export {
   configHash,

@@ -40,9 +40,10 @@ import { disposeParameters, initParameters } from "../params.ts"
 import { type PresetName, presets } from "../presets.ts"
 import { learningRateAt } from "../schedule.ts"
 import { byteTokenizer, type TextTokenizer, trainTokenizer } from "../tokenizer/tokenizer.ts"
-import { splitMicroBatches, toPackedTokenBatch, toTokenBatch } from "../training/batches.ts"
+import { paddedLength, splitMicroBatches, toPackedTokenBatch, toTokenBatch } from "../training/batches.ts"
 import { type ExampleSource, readTextExamples, type TextExample, textSource } from "../training/data.ts"
-import { languageModelLoss } from "../training/loss.ts"
+import { languageModelLoss, type TokenBatch } from "../training/loss.ts"
+import { type StepMemoryError, stepMemoryError } from "../training/step-memory.ts"
 import { trainStep } from "../training/train-step.ts"
 import {
   configHash,
@@ -149,7 +150,13 @@ export interface TrainSummary {
   readonly checkpoint: string
 }
 
-export type TrainError = InputError | CheckpointError | ConfigError | SafetensorsError | TrainerStateError
+export type TrainError =
+  | InputError
+  | CheckpointError
+  | ConfigError
+  | SafetensorsError
+  | TrainerStateError
+  | StepMemoryError
 
 interface RunState {
   readonly model: Model
@@ -243,7 +250,9 @@ const evaluate = (
         const correct = generations.filter((g, i) => g.tokens.join(",") === examples[i]?.completion.join(",")).length
         return { metric: "heldout_accuracy", value: correct / examples.length }
       }
-      const result = tf.tidy(() => languageModelLoss(run.model, toTokenBatch(examples, maxLength)).loss)
+      const result = tf.tidy(
+        () => languageModelLoss(run.model, toTokenBatch(examples, paddedLength(examples, maxLength))).loss,
+      )
       const value = result.dataSync()[0] as number
       result.dispose()
       return { metric: "heldout_loss", value }
@@ -290,6 +299,21 @@ const jsonlTask = (file: string) =>
         corpus: texts.map((t) => t.prompt + t.completion),
       }) satisfies SupervisedTask & { corpus: ReadonlyArray<string> },
   )
+
+/**
+ * Fails before the step when a micro-batch would not fit in the wasm backend's heap (training/step-memory.ts);
+ * the other backends allocate outside it.
+ */
+const checkMemory = (config: ModelConfig, parameters: number, microBatches: ReadonlyArray<TokenBatch>) =>
+  Effect.suspend(() => {
+    const backend = tf.getBackend()
+    if (backend !== "wasm") return Effect.void
+    for (const b of microBatches) {
+      const error = stepMemoryError(config, parameters, b.batch, b.length, backend)
+      if (error !== undefined) return Effect.fail(error)
+    }
+    return Effect.void
+  })
 
 const trainLoop = (
   options: TrainOptions,
@@ -341,12 +365,16 @@ const trainLoop = (
     for (let step = run.startStep; step < steps; step++) {
       const started = yield* Clock.currentTimeMillis
       const learningRate = learningRateAt(step, schedule)
+      const microBatches = yield* Effect.try({
+        try: () =>
+          splitMicroBatches(source.batch(step, batchSize), options.gradAccumulation ?? 1).map((part) =>
+            pack ? toPackedTokenBatch(part, maxLength) : toTokenBatch(part, paddedLength(part, maxLength)),
+          ),
+        catch: toInputError("training batch"),
+      })
+      yield* checkMemory(config, parameters, microBatches)
       const { result, tokens } = yield* Effect.try({
         try: () => {
-          const examples = source.batch(step, batchSize)
-          const microBatches = splitMicroBatches(examples, options.gradAccumulation ?? 1).map((part) =>
-            pack ? toPackedTokenBatch(part, maxLength) : toTokenBatch(part, maxLength),
-          )
           const result = trainStep(run.model, run.optimizer, microBatches, {
             learningRate,
             adamW,

@@ -34,6 +34,17 @@ export const toTokenBatch = (examples: ReadonlyArray<SupervisedExample>, length:
   return { batch, length, inputs, targets, validLengths }
 }
 
+/**
+ * The row length of a batch of these examples: the longest sequence's inputs (|s| − 1), at most `maxLength`
+ * (dynamic padding: rows are padded to the batch's longest example, not to the model's max_seq_len, which for
+ * short chats would multiply the step's memory and time by max_seq_len / |s| or more).
+ */
+export const paddedLength = (examples: ReadonlyArray<SupervisedExample>, maxLength: number): number => {
+  let longest = 1
+  for (const e of examples) longest = Math.max(longest, e.prompt.length + e.completion.length - 1)
+  return Math.max(1, Math.min(maxLength, longest))
+}
+
 /** Splits examples into `parts` micro-batches of near-equal size (none empty). */
 export const splitMicroBatches = <T>(examples: ReadonlyArray<T>, parts: number): Array<ReadonlyArray<T>> => {
   const count = Math.max(1, Math.min(parts, examples.length))

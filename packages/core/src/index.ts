@@ -22,6 +22,7 @@ export * from "./metrics/service.ts"
 export * from "./metrics/smoothing.ts"
 export * from "./metrics/ticks.ts"
 export {
+  describeNativeBlas,
   loadNative,
   loadNativeAddon,
   type NativeAddon,
@@ -31,6 +32,7 @@ export {
   setNativeThreads,
 } from "./native/addon.ts"
 export * from "./native/attention.ts"
+export * from "./native/blas-core.ts"
 export { formatDuration, renderBar } from "./progress/bar.ts"
 export * from "./progress/progress.ts"
 export * from "./rng/philox.ts"

@@ -132,7 +132,7 @@ export const describeBackend = (info: BackendInfo): string => {
   )
   parts.push(
     info.fastKernels.native
-      ? "native OpenBLAS matmul"
+      ? `native OpenBLAS matmul (blas: ${info.fastKernels.blas ?? "OpenBLAS"})`
       : `no native BLAS (${info.fastKernels.nativeReason ?? "not loaded"})`,
   )
   return parts.join("; ")

@@ -16,7 +16,7 @@ import { cpus } from "node:os"
 import * as tf from "@tensorflow/tfjs"
 import { initBackend } from "../backend/backend.ts"
 import { type FastKernelReport, registerFastKernels, restoreStockKernels } from "../kernels/index.ts"
-import { loadNative } from "../native/addon.ts"
+import { describeNativeBlas, loadNative } from "../native/addon.ts"
 import { printTable, time } from "./timing.ts"
 
 type ConfigName = "default (native)" | "fast, no native" | "stock wasm" | "stock cpu"
@@ -215,12 +215,13 @@ export const runKernelBenchmark = async (): Promise<KernelBenchmarkResult> => {
   const blas = native.addon?.blasInfo()
   console.log(`\n@ds/core bench: ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), Node ${process.version}`)
   console.log(
-    `wasm: ${wasm.threads} thread(s), SIMD ${wasm.simd}; native: ${blas === undefined ? `off (${native.reason})` : `${blas.config}, ${blas.threads} threads`}`,
+    `wasm: ${wasm.threads} thread(s), SIMD ${wasm.simd}; native: ${blas === undefined ? `off (${native.reason})` : `${blas.config}, ${blas.threads} threads; blas: ${describeNativeBlas(native)}`}`,
   )
   printTable(rows)
   const record = {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-    native: blas === undefined ? { loaded: false, reason: native.reason } : { loaded: true, ...blas },
+    native:
+      blas === undefined ? { loaded: false, reason: native.reason } : { loaded: true, ...blas, core: native.blasCore },
     kernels: reports,
     workloads: workloads.map((workload, i) => ({
       name: workload.name,

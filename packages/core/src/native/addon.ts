@@ -12,6 +12,13 @@
 import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import { fileURLToPath } from "node:url"
+import {
+  type BlasCoreReport,
+  decideBlasCore,
+  describeBlasCore,
+  probeDefaultCore,
+  readCpuFeatures,
+} from "./blas-core.ts"
 
 /** The BLAS module: row-major single-precision GEMM over Float32Arrays (wasm heap views included, no copy). */
 export interface NativeBlas {
@@ -67,8 +74,8 @@ export interface NativeAddon extends NativeBlas {
 
 /** The outcome of loading: the addon, or why there is none (one line, for the backend report). */
 export type NativeLoad =
-  | { readonly addon: NativeAddon; readonly reason?: undefined }
-  | { readonly addon?: undefined; readonly reason: string }
+  | { readonly addon: NativeAddon; readonly reason?: undefined; readonly blasCore?: BlasCoreReport }
+  | { readonly addon?: undefined; readonly reason: string; readonly blasCore?: undefined }
 
 /** Where the build puts the addon (the same relative path from src/native and dist/native). */
 export const nativeAddonPath = fileURLToPath(new URL("../../native/build/Release/ds_native.node", import.meta.url))
@@ -100,11 +107,27 @@ export const loadNativeAddon = (path: string = nativeAddonPath, env: NodeJS.Proc
   if (!existsSync(path)) {
     return { reason: "addon not built (run `pnpm --filter @ds/core build:native`; needs libopenblas-dev)" }
   }
+  // OpenBLAS reads OPENBLAS_CORETYPE in its load-time constructor: decide before the require (blas-core.ts).
+  const decision = decideBlasCore(readCpuFeatures(), env, () => {
+    const core = probeDefaultCore(path, env)
+    if (core !== undefined) process.env.DS_BLAS_DEFAULT_CORE = core
+    return core
+  })
+  if (decision.action === "set") {
+    process.env.OPENBLAS_CORETYPE = decision.core
+    process.env.DS_BLAS_CORE_CHOSEN = decision.core
+  }
   try {
     const addon: unknown = createRequire(import.meta.url)(path)
     if (!isAddon(addon)) return { reason: `${path} is not the ds addon (no sgemm export)` }
     addon.setThreads(blasThreadsFrom(env))
-    return { addon }
+    const corename = addon.blasInfo().corename
+    const chosen = decision.action === "set" ? decision.core : undefined
+    const verified = chosen === undefined || chosen.toLowerCase() === corename.toLowerCase()
+    return {
+      addon,
+      blasCore: { corename, ...(chosen === undefined ? {} : { chosen }), verified, reason: decision.reason },
+    }
   } catch (error) {
     return { reason: `addon failed to load: ${firstLine(error)}` }
   }
@@ -122,4 +145,11 @@ export const setNativeThreads = (threads: number): number => {
   if (addon === undefined) return 0
   addon.setThreads(Math.max(1, Math.floor(threads)))
   return addon.getThreads()
+}
+
+/** `OpenBLAS 0.3.21, core Haswell (why)` for a loaded addon; undefined without one. */
+export const describeNativeBlas = (load: NativeLoad): string | undefined => {
+  if (load.addon === undefined) return undefined
+  const version = load.addon.blasInfo().config.split(" ").slice(0, 2).join(" ")
+  return load.blasCore === undefined ? version : `${version}, ${describeBlasCore(load.blasCore)}`
 }

@@ -2,7 +2,8 @@
  * Fast kernels registered over the stock tfjs kernels (docs/compute.md §2: measured gaps of tfjs 4.22 on a CPU).
  *
  * wasm: BatchMatMul and _FusedMatMul (fast transposed/batched paths; native OpenBLAS when the addon loads),
- *       GatherV2 (row copies), UnsortedSegmentSum (linear; wasm has none).
+ *       GatherV2 (row copies), UnsortedSegmentSum (linear; wasm has none), Slice and SplitV (run copies inside the
+ *       heap; stock reads the tensor to the host and, above rank 4, goes element by element).
  * cpu:  UnsortedSegmentSum (linear; the stock one is quadratic). The cpu backend otherwise stays the stock
  *       reference.
  * all backends: gradients tfjs lacks (gradients.ts), registered as composites of tfjs ops.
@@ -10,12 +11,13 @@
  * The `tensorflow` backend (tfjs-node) cannot take JS kernels: it keeps its own, and gets only the gradients
  * (`registerMissingGradients`).
  */
-import { loadNative, type NativeBlas, setNativeThreads } from "../native/addon.ts"
+import { describeNativeBlas, loadNative, type NativeBlas, setNativeThreads } from "../native/addon.ts"
 import { wasmBatchMatMul } from "./batch-mat-mul.ts"
 import { wasmFusedMatMul } from "./fused-mat-mul.ts"
 import { wasmGatherV2 } from "./gather.ts"
 import { registerMissingGradients } from "./gradients.ts"
 import { type FastBackendName, overriddenKernels, overrideKernel, restoreKernels } from "./registry.ts"
+import { wasmSlice, wasmSplitV } from "./slice.ts"
 import { unsortedSegmentSumKernel } from "./unsorted-segment-sum.ts"
 
 export { registerMissingGradients, topKGradient } from "./gradients.ts"
@@ -32,6 +34,8 @@ export interface FastKernelReport {
   readonly nativeReason?: string
   /** OpenBLAS threads, when native BLAS is in use. */
   readonly blasThreads?: number
+  /** The BLAS and its core, when native BLAS is in use: `OpenBLAS 0.3.21, core Haswell (OpenBLAS's own choice …)`. */
+  readonly blas?: string | undefined
 }
 
 export interface FastKernelOptions {
@@ -50,6 +54,8 @@ const registerWasm = (): void => {
   overrideKernel("_FusedMatMul", "wasm", wasmFusedMatMul(currentBlas))
   overrideKernel("GatherV2", "wasm", wasmGatherV2)
   overrideKernel("UnsortedSegmentSum", "wasm", unsortedSegmentSumKernel("wasm"))
+  overrideKernel("Slice", "wasm", wasmSlice)
+  overrideKernel("SplitV", "wasm", wasmSplitV)
 }
 
 const nativeFor = (backendName: FastBackendName, options: FastKernelOptions) => {
@@ -75,7 +81,7 @@ export const registerFastKernels = (
   if (native.addon === undefined) return { kernels, gradients, native: false, nativeReason: native.reason }
   const blasThreads =
     options.blasThreads === undefined ? native.addon.getThreads() : setNativeThreads(options.blasThreads)
-  return { kernels, gradients, native: true, blasThreads }
+  return { kernels, gradients, native: true, blasThreads, blas: describeNativeBlas(native) }
 }
 
 /** Puts the stock kernels back (benchmarks and reference tests compare both in one run). Gradients stay. */

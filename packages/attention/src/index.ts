@@ -65,11 +65,14 @@ export {
 } from "./sparse-attention.ts"
 export { radixTopK, radixTopKRow, topkIndices, topkIndicesReference } from "./topk.ts"
 export {
+  type AbsorbedProjections,
   type AttentionWeights,
+  absorbedProjections,
   attentionParameterNames,
   attentionWeightShapes,
   attentionWeightsFrom,
   checkAttentionWeights,
+  disposeAbsorbedProjections,
   type IndexerWeights,
   type MlaWeights,
 } from "./weights.ts"

@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import type { AttentionConfig } from "./config.ts"
-import { type AttentionWeights, attentionWeightShapes } from "./weights.ts"
+import { type AttentionWeights, attentionWeightShapes, disposeAbsorbedProjections } from "./weights.ts"
 
 /** Fresh weights for one block's attention; `seed` makes them reproducible (each tensor uses seed + its rank). */
 export const randomAttentionWeights = (config: AttentionConfig, seed = 0): AttentionWeights => {
@@ -37,5 +37,6 @@ export const randomAttentionWeights = (config: AttentionConfig, seed = 0): Atten
 /** Disposes every tensor of a weights record. */
 export const disposeAttentionWeights = (weights: AttentionWeights): void => {
   const { indexer, ...mla } = weights
+  disposeAbsorbedProjections(weights.wkv_b)
   for (const t of [...Object.values(mla), ...Object.values(indexer)]) t.dispose()
 }

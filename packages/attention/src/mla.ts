@@ -23,7 +23,7 @@ import { type AttentionConfig, kvEntryDim, mlaSoftmaxScale } from "./config.ts"
 import { maskedSoftmax } from "./masked-softmax.ts"
 import { rmsNorm } from "./norms.ts"
 import { applyRope, type RopeTable } from "./rope.ts"
-import type { MlaWeights } from "./weights.ts"
+import { absorbedProjections, type MlaWeights } from "./weights.ts"
 
 /** The new tokens' queries and cache rows. */
 export interface MlaProjection {
@@ -58,10 +58,6 @@ export const mlaProject = (
     return { qr, qNope, qRope, kv: tf.concat([latent, kRope], -1) as tf.Tensor3D }
   })
 }
-
-/** Wkv_b as [H, nope + v, kv_lora]: rows [0, nope) are W_UK[h], rows [nope, nope + v) are W_UV[h]. */
-const perHeadUpProjection = (weights: MlaWeights, config: AttentionConfig): tf.Tensor3D =>
-  weights.wkv_b.reshape([config.n_heads, config.qk_nope_head_dim + config.v_head_dim, config.kv_lora_rank])
 
 /**
  * MHA-mode attention over cache rows kv: [B, E, kv_lora + R] with allowed: bool [B, T, E].
@@ -103,7 +99,10 @@ export const mhaAttention = (
   })
 }
 
-/** Absorbed query [q_nope[h] · W_UK[h] ; q_rope[h]]: [B, T, H, kv_lora + R] (the MQA-mode query). */
+/**
+ * Absorbed query [q_nope[h] · W_UK[h] ; q_rope[h]]: [B, T, H, kv_lora + R] (the MQA-mode query). W_UK is sliced
+ * from Wkv_b once per layer outside training (weights.ts `absorbedProjections`).
+ */
 export const absorbQuery = (
   weights: MlaWeights,
   config: AttentionConfig,
@@ -113,7 +112,7 @@ export const absorbQuery = (
   const { n_heads: heads, qk_nope_head_dim: nope, kv_lora_rank: kvLora } = config
   expectShape("absorbQuery qNope", query.qNope, [batch, tokens, heads, nope])
   return tf.tidy(() => {
-    const wUK = tf.slice(perHeadUpProjection(weights, config), [0, 0, 0], [-1, nope, -1]) // [H, nope, kv_lora]
+    const { wUK } = absorbedProjections(weights, config) // [H, nope, kv_lora]
     const perHead = tf.transpose(query.qNope.reshape([batch * tokens, heads, nope]), [1, 0, 2]) // [H, B·T, nope]
     const absorbed = tf.transpose(tf.matMul(perHead, wUK), [1, 0, 2]).reshape([batch, tokens, heads, kvLora])
     return tf.concat([absorbed, query.qRope], -1) as tf.Tensor4D
@@ -123,10 +122,10 @@ export const absorbQuery = (
 /** Per-head value up-projection o[h] = o_lat[h] · W_UV[h]ᵀ: [B, T, H, kv_lora] → [B, T, H, v]. */
 export const absorbOutput = (weights: MlaWeights, config: AttentionConfig, latentOutput: tf.Tensor4D): tf.Tensor4D => {
   const [batch, tokens] = [dimOf(latentOutput, 0), dimOf(latentOutput, 1)]
-  const { n_heads: heads, qk_nope_head_dim: nope, kv_lora_rank: kvLora, v_head_dim: vDim } = config
+  const { n_heads: heads, kv_lora_rank: kvLora, v_head_dim: vDim } = config
   expectShape("absorbOutput latentOutput", latentOutput, [batch, tokens, heads, kvLora])
   return tf.tidy(() => {
-    const wUV = tf.slice(perHeadUpProjection(weights, config), [0, nope, 0], [-1, vDim, -1]) // [H, v, kv_lora]
+    const { wUV } = absorbedProjections(weights, config) // [H, v, kv_lora]
     const perHead = tf.transpose(latentOutput.reshape([batch * tokens, heads, kvLora]), [1, 0, 2]) // [H, B·T, kv_lora]
     return tf
       .transpose(tf.matMul(perHead, wUV, false, true), [1, 0, 2])

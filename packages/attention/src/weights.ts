@@ -12,7 +12,7 @@
  *   indexer.k_norm.{weight,bias} [d_I], indexer.weights_proj [H_I, dim]
  */
 import { expectShape } from "@ds/core"
-import type * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs"
 import { type AttentionConfig, qkHeadDim } from "./config.ts"
 
 /** Lightning-indexer weights (reference names under `attn.indexer.`). */
@@ -138,4 +138,71 @@ export const checkAttentionWeights = (
   }
   for (const name of attentionParameterNames) expectShape(`${prefix}${name}`, byName[name], shapes[name])
   return weights
+}
+
+/**
+ * Wkv_b split per head for the absorbed (MQA) mode (docs/attention.md §5):
+ *   Wkv_b viewed [H, nope + v, kv_lora];  W_UK = rows [0, nope) → [H, nope, kv_lora],  W_UV = rows [nope, nope + v)
+ */
+export interface AbsorbedProjections {
+  readonly wUK: tf.Tensor3D
+  readonly wUV: tf.Tensor3D
+}
+
+interface AbsorbedEntry extends AbsorbedProjections {
+  readonly source: tf.Tensor
+  /** The source's data at the time of slicing: `Variable.assign` (an optimizer step) replaces it. */
+  readonly dataId: object
+}
+
+/** Derived projections by the Wkv_b tensor they were sliced from (the weights' identity). */
+const absorbedCache = new WeakMap<tf.Tensor, AbsorbedEntry>()
+/** The same entries, strongly held, so those of weights disposed elsewhere are released on the next miss. */
+const liveEntries = new Set<AbsorbedEntry>()
+
+const releaseEntry = (entry: AbsorbedEntry): void => {
+  liveEntries.delete(entry)
+  if (absorbedCache.get(entry.source) === entry) absorbedCache.delete(entry.source)
+  entry.wUK.dispose()
+  entry.wUV.dispose()
+}
+
+const sliceAbsorbed = (wkvB: tf.Tensor2D, config: AttentionConfig): AbsorbedProjections =>
+  tf.tidy(() => {
+    const { n_heads: heads, qk_nope_head_dim: nope, v_head_dim: vDim, kv_lora_rank: kvLora } = config
+    const perHead = wkvB.reshape([heads, nope + vDim, kvLora])
+    return {
+      wUK: tf.slice(perHead, [0, 0, 0], [-1, nope, -1]) as tf.Tensor3D,
+      wUV: tf.slice(perHead, [0, nope, 0], [-1, vDim, -1]) as tf.Tensor3D,
+    }
+  })
+
+/**
+ * W_UK and W_UV of a layer, sliced once per Wkv_b and reused by every absorbed call (decode steps).
+ * Cached only while no gradient is being recorded (training slices afresh, on the tape, so Wkv_b gets its
+ * gradient) and only while Wkv_b holds the data it was sliced from (a `Variable.assign` invalidates the entry).
+ * The cache owns the returned tensors: callers must not dispose them. `disposeAttentionWeights` (or
+ * `disposeAbsorbedProjections`) releases them with the weights.
+ */
+export const absorbedProjections = (weights: MlaWeights, config: AttentionConfig): AbsorbedProjections => {
+  const source = weights.wkv_b
+  if (tf.engine().state.gradientDepth > 0) return sliceAbsorbed(source, config)
+  const cached = absorbedCache.get(source)
+  if (cached !== undefined && cached.dataId === source.dataId && !cached.wUK.isDisposed && !cached.wUV.isDisposed)
+    return cached
+  if (cached !== undefined) releaseEntry(cached)
+  for (const entry of liveEntries) if (entry.source.isDisposed) releaseEntry(entry)
+  const sliced = sliceAbsorbed(source, config)
+  const entry: AbsorbedEntry = { ...sliced, source, dataId: source.dataId }
+  tf.keep(entry.wUK)
+  tf.keep(entry.wUV)
+  absorbedCache.set(source, entry)
+  liveEntries.add(entry)
+  return entry
+}
+
+/** Releases the absorbed projections derived from a tensor (a no-op for tensors without any). */
+export const disposeAbsorbedProjections = (wkvB: tf.Tensor): void => {
+  const entry = absorbedCache.get(wkvB)
+  if (entry !== undefined) releaseEntry(entry)
 }

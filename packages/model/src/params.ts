@@ -20,6 +20,7 @@
  * `gate.bias` is not trained by gradients (aux-loss-free balancing updates it, §2.5), and the indexer receives no
  * gradient from the language-modelling loss (top-k is not differentiable, §1.5): both are still variables.
  */
+import { disposeAbsorbedProjections } from "@ds/attention"
 import { Rng } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import type { ModelConfig } from "./config.ts"
@@ -124,8 +125,12 @@ export const initParameters = (config: ModelConfig, seed: number): Parameters =>
   return params
 }
 
+/** Disposes every parameter and what was derived from it (the attention's absorbed Wkv_b slices). */
 export const disposeParameters = (params: Parameters): void => {
-  for (const v of params.values()) v.dispose()
+  for (const v of params.values()) {
+    disposeAbsorbedProjections(v)
+    v.dispose()
+  }
 }
 
 /** Total number of scalar parameters. */

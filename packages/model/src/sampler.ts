@@ -13,7 +13,8 @@
  *
  * Selection does not sort the vocabulary: K_k comes from a bounded heap over the ids (O(V log k)); top-p takes the
  * best m ids the same way, sorts only those m, and grows m geometrically (×4) until the cumulative mass reaches top_p,
- * so a peaked distribution costs O(V) per token. The rank order above makes the result equal to sorting the whole
+ * so a peaked distribution costs O(V) per token; past V/8 it sorts every id once (a flat distribution under top-p
+ * alone costs about one full sort, as before). The rank order above makes the result equal to sorting the whole
  * vocabulary and cutting it: the same ids in the same order, the same floating-point sums. The renormalising total
  * of K_p is summed over K_k in ascending id order (over the vocabulary when top-k is off).
  *
@@ -67,6 +68,11 @@ const ranksBefore = (logits: ArrayLike<number>, a: number, b: number): boolean =
  * id held (O(V log m)), then a sort of the m survivors.
  */
 const topByRank = (logits: ArrayLike<number>, m: number): Int32Array => {
+  // A prefix this long is cheaper to take from one sort of every id than from a heap.
+  if (8 * m >= logits.length)
+    return Int32Array.from({ length: logits.length }, (_, i) => i)
+      .sort((a, b) => (ranksBefore(logits, a, b) ? -1 : 1))
+      .slice(0, m)
   const heap = new Int32Array(m)
   const worse = (a: number, b: number) => ranksBefore(logits, b, a) // a ranks after b
   const siftDown = (start: number) => {
@@ -132,7 +138,7 @@ export const keptTokens = (logits: ArrayLike<number>, options: SamplingOptions):
   }
   let total = 0
   for (let id = 0; id < vocab; id++) total += Math.exp(((logits[id] as number) - max) / tau)
-  for (let m = Math.min(64, vocab); ; m = Math.min(4 * m, vocab)) {
+  for (let m = Math.min(64, vocab); ; m = 8 * 4 * m >= vocab ? vocab : 4 * m) {
     const ranked = topByRank(logits, m)
     const size = nucleusSize(logits, ranked, max, tau, total, topP)
     if (size !== undefined) return cut(ranked.slice(0, size))

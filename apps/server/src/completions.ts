@@ -288,6 +288,16 @@ const sseAnswer = (
     ),
   ).pipe(Stream.ensuring(started.cancelAll))
 
+/** Non-streaming answers: submits every choice, runs each to its end, frees the slots even on failure. */
+const runToEnd = Effect.fnUntraced(function* (request: SamplingRequest, prepared: Prepared) {
+  const { handles, states, cancelAll } = yield* submitAll(request, prepared)
+  yield* Effect.forEach(handles, (h, i) => runChoice(h, states[i] as ChoiceState, () => Effect.void), {
+    concurrency: "unbounded",
+    discard: true,
+  }).pipe(Effect.ensuring(cancelAll))
+  return states
+})
+
 export const chatCompletion = Effect.fnUntraced(function* (request: ChatRequest) {
   yield* checkModel(request.model)
   const prepared = yield* prepareChat(request)
@@ -337,11 +347,7 @@ export const chatCompletion = Effect.fnUntraced(function* (request: ChatRequest)
     )
     return { stream } satisfies Answer
   }
-  const { handles, states, cancelAll } = yield* submitAll(request, prepared)
-  yield* Effect.forEach(handles, (h, i) => runChoice(h, states[i] as ChoiceState, () => Effect.void), {
-    concurrency: "unbounded",
-    discard: true,
-  }).pipe(Effect.ensuring(cancelAll))
+  const states = yield* runToEnd(request, prepared)
   const choices = states.map((state, index) => {
     const text = state.text()
     const calls = toolCallsJson(state, id)
@@ -442,11 +448,7 @@ export const textCompletion = Effect.fnUntraced(function* (request: CompletionRe
     )
     return { stream } satisfies Answer
   }
-  const { handles, states, cancelAll } = yield* submitAll(request, prepared)
-  yield* Effect.forEach(handles, (h, i) => runChoice(h, states[i] as ChoiceState, () => Effect.void), {
-    concurrency: "unbounded",
-    discard: true,
-  }).pipe(Effect.ensuring(cancelAll))
+  const states = yield* runToEnd(request, prepared)
   return {
     json: {
       ...base,

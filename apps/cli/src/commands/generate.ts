@@ -11,7 +11,7 @@ import { additionExample } from "@ds/grpo"
 import { generateProgram } from "@ds/model"
 import { Console, Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { backendFlag } from "./options.ts"
+import { backendFlag, checkpointFlag } from "./options.ts"
 import { computeLayer } from "./run-compute.ts"
 
 /** `--addition` (or the missing prompt) is not a sum the addition checkpoint can answer. */
@@ -49,9 +49,7 @@ export const readAdditionAnswer = (completion: string, digits: number): number |
 export const generate = Command.make(
   "generate",
   {
-    checkpoint: Flag.Directory("checkpoint", { mustExist: true }).pipe(
-      Flag.withDescription("Checkpoint folder with config.json, model.safetensors and tokenizer.json"),
-    ),
+    checkpoint: checkpointFlag,
     prompt: Flag.String("prompt").pipe(Flag.withDescription("The prompt text"), Flag.optional),
     addition: Flag.String("addition").pipe(
       Flag.withDescription(

@@ -11,3 +11,8 @@ export const backendFlag = Flag.Literals("backend", backendChoices).pipe(
   Flag.withFallbackConfig(Config.schema(Schema.Literals(backendChoices), "DS_BACKEND")),
   Flag.withDefault("auto" as const),
 )
+
+/** `--checkpoint DIR` (required) for the commands that load a whole model: config, weights and tokenizer. */
+export const checkpointFlag = Flag.Directory("checkpoint", { mustExist: true }).pipe(
+  Flag.withDescription("Checkpoint folder with config.json, model.safetensors and tokenizer.json"),
+)

@@ -5,14 +5,12 @@
 import { serveProgram } from "@ds/server"
 import { Config, Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { backendFlag } from "./options.ts"
+import { backendFlag, checkpointFlag } from "./options.ts"
 
 export const serve = Command.make(
   "serve",
   {
-    checkpoint: Flag.Directory("checkpoint", { mustExist: true }).pipe(
-      Flag.withDescription("Checkpoint folder with config.json, model.safetensors and tokenizer.json"),
-    ),
+    checkpoint: checkpointFlag,
     port: Flag.Int("port").pipe(Flag.withDescription("TCP port (0 picks a free one)"), Flag.withDefault(8000)),
     host: Flag.String("host").pipe(
       Flag.withDescription("Address to listen on (0.0.0.0 for every interface)"),

@@ -200,34 +200,44 @@ const finish = (
 
 const storeFor = (options: RunOptions) => openStore(path.join(options.out, "state.jsonl"))
 
-/** `ds prove`: generate a proof + self-evaluation, refine sequentially until self-score 1 or `iterations`. */
-export const proveProgram = (problems: ReadonlyArray<ProblemInput>, iterations: number, options: RunOptions) =>
+/**
+ * The shape of every program: open the run's store, run `each` over the items (`options.concurrency` at once, else
+ * `defaultConcurrency`), then write the results and the report with `columns`.
+ */
+const runEach = <I, E, R>(
+  items: ReadonlyArray<I>,
+  options: RunOptions,
+  defaultConcurrency: number,
+  each: (store: WorkStore, item: I) => Effect.Effect<Record<string, unknown>, E, R>,
+  columns: ReadonlyArray<string>,
+) =>
   Effect.gen(function* () {
     const store = yield* storeFor(options)
-    const results = yield* Effect.forEach(
-      problems,
-      (problem) =>
-        Effect.map(refineSequentially(store, problem.id, problem.question, iterations, options.roles), (r) => ({
-          id: problem.id,
-          question: problem.question,
-          proof: r.final?.proof ?? null,
-          self_score: r.final?.selfScore ?? null,
-          format_ok: r.final?.formatOk ?? false,
-          iterations: r.steps.length,
-          stopped_by: r.stoppedBy,
-          status: r.stoppedBy === "failure" ? "incomplete" : "done",
-        })),
-      { concurrency: options.concurrency ?? 4 },
-    )
-    return yield* finish(options, store, results, [
-      "id",
-      "self_score",
-      "format_ok",
-      "iterations",
-      "stopped_by",
-      "status",
-    ])
+    const results = yield* Effect.forEach(items, (item) => each(store, item), {
+      concurrency: options.concurrency ?? defaultConcurrency,
+    })
+    return yield* finish(options, store, results, columns)
   })
+
+/** `ds prove`: generate a proof + self-evaluation, refine sequentially until self-score 1 or `iterations`. */
+export const proveProgram = (problems: ReadonlyArray<ProblemInput>, iterations: number, options: RunOptions) =>
+  runEach(
+    problems,
+    options,
+    4,
+    (store, problem) =>
+      Effect.map(refineSequentially(store, problem.id, problem.question, iterations, options.roles), (r) => ({
+        id: problem.id,
+        question: problem.question,
+        proof: r.final?.proof ?? null,
+        self_score: r.final?.selfScore ?? null,
+        format_ok: r.final?.formatOk ?? false,
+        iterations: r.steps.length,
+        stopped_by: r.stoppedBy,
+        status: r.stoppedBy === "failure" ? "incomplete" : "done",
+      })),
+    ["id", "self_score", "format_ok", "iterations", "stopped_by", "status"],
+  )
 
 /** `ds verify`: n analyses per proof; with `autolabel`, scaled verification's label as well. */
 export const verifyProgram = (
@@ -236,145 +246,125 @@ export const verifyProgram = (
   autolabel: Omit<AutoLabelConfig, "n"> | undefined,
   options: RunOptions,
 ) =>
-  Effect.gen(function* () {
-    const store = yield* storeFor(options)
-    const results = yield* Effect.forEach(
-      proofs,
-      (item) =>
-        Effect.gen(function* () {
-          if (autolabel !== undefined) {
-            const label = yield* autoLabel(
-              store,
-              item.id,
-              item.question,
-              item.proof,
-              { ...autolabel, n },
-              options.roles,
-            )
-            const scores = label.analyses.map((a) => a.score)
-            const valid = scores.filter((s): s is 0 | 0.5 | 1 => s !== null)
-            return {
-              id: item.id,
-              question: item.question,
-              scores,
-              mean_score: valid.length === 0 ? null : valid.reduce((a: number, b) => a + b, 0) / valid.length,
-              label: label.label,
-              valid_analyses: label.analyses.filter((a) => a.valid === true).length,
-              status: label.unusable > 0 ? "incomplete" : "done",
-            }
-          }
-          const outputs = yield* Effect.forEach(
-            Array.from({ length: n }, (_, i) => i),
-            (i) =>
-              store
-                .unit(`${item.id}/v${i}`, verifyProof(item.question, item.proof, options.roles))
-                .pipe(Effect.tap(() => store.tick("verify"))),
-            { concurrency: 16 },
-          )
-          const scores = outputs.map((o) => (Option.isSome(o) ? o.value.parse.score : null))
+  runEach(
+    proofs,
+    options,
+    4,
+    (store, item) =>
+      Effect.gen(function* () {
+        if (autolabel !== undefined) {
+          const label = yield* autoLabel(store, item.id, item.question, item.proof, { ...autolabel, n }, options.roles)
+          const scores = label.analyses.map((a) => a.score)
           const valid = scores.filter((s): s is 0 | 0.5 | 1 => s !== null)
           return {
             id: item.id,
             question: item.question,
             scores,
             mean_score: valid.length === 0 ? null : valid.reduce((a: number, b) => a + b, 0) / valid.length,
-            analyses: outputs.map((o) => (Option.isSome(o) ? o.value.text : null)),
-            status: outputs.some(Option.isNone) ? "incomplete" : "done",
+            label: label.label,
+            valid_analyses: label.analyses.filter((a) => a.valid === true).length,
+            status: label.unusable > 0 ? "incomplete" : "done",
           }
-        }),
-      { concurrency: options.concurrency ?? 4 },
-    )
-    return yield* finish(
-      options,
-      store,
-      results,
-      autolabel === undefined
-        ? ["id", "mean_score", "scores", "status"]
-        : ["id", "label", "mean_score", "valid_analyses", "status"],
-    )
-  })
+        }
+        const outputs = yield* Effect.forEach(
+          Array.from({ length: n }, (_, i) => i),
+          (i) =>
+            store
+              .unit(`${item.id}/v${i}`, verifyProof(item.question, item.proof, options.roles))
+              .pipe(Effect.tap(() => store.tick("verify"))),
+          { concurrency: 16 },
+        )
+        const scores = outputs.map((o) => (Option.isSome(o) ? o.value.parse.score : null))
+        const valid = scores.filter((s): s is 0 | 0.5 | 1 => s !== null)
+        return {
+          id: item.id,
+          question: item.question,
+          scores,
+          mean_score: valid.length === 0 ? null : valid.reduce((a: number, b) => a + b, 0) / valid.length,
+          analyses: outputs.map((o) => (Option.isSome(o) ? o.value.text : null)),
+          status: outputs.some(Option.isNone) ? "incomplete" : "done",
+        }
+      }),
+    autolabel === undefined
+      ? ["id", "mean_score", "scores", "status"]
+      : ["id", "label", "mean_score", "valid_analyses", "status"],
+  )
 
 /** `ds meta-verify`: the meta-verifier's quality score of each (problem, proof, evaluation). */
 export const metaVerifyProgram = (items: ReadonlyArray<ProofInput>, options: RunOptions) =>
-  Effect.gen(function* () {
-    const store = yield* storeFor(options)
-    const results = yield* Effect.forEach(
-      items,
-      (item) =>
-        Effect.gen(function* () {
-          const evaluation = item.evaluations[0]
-          if (evaluation === undefined)
-            return { id: item.id, ms: null, format_ok: false, status: 'skipped: no "evaluation" field' }
-          const out = yield* store
-            .unit(`${item.id}/meta`, runMetaVerify(item.question, item.proof, evaluation, options.roles))
-            .pipe(Effect.tap(() => store.tick("meta-verify")))
-          return Option.isNone(out)
-            ? { id: item.id, ms: null, format_ok: false, status: "incomplete" }
-            : {
-                id: item.id,
-                ms: out.value.parse.score,
-                format_ok: out.value.parse.format_ok,
-                error: out.value.parse.error,
-                analysis: out.value.text,
-                status: "done",
-              }
-        }),
-      { concurrency: options.concurrency ?? 4 },
-    )
-    return yield* finish(options, store, results, ["id", "ms", "format_ok", "status"])
-  })
+  runEach(
+    items,
+    options,
+    4,
+    (store, item) =>
+      Effect.gen(function* () {
+        const evaluation = item.evaluations[0]
+        if (evaluation === undefined)
+          return { id: item.id, ms: null, format_ok: false, status: 'skipped: no "evaluation" field' }
+        const out = yield* store
+          .unit(`${item.id}/meta`, runMetaVerify(item.question, item.proof, evaluation, options.roles))
+          .pipe(Effect.tap(() => store.tick("meta-verify")))
+        return Option.isNone(out)
+          ? { id: item.id, ms: null, format_ok: false, status: "incomplete" }
+          : {
+              id: item.id,
+              ms: out.value.parse.score,
+              format_ok: out.value.parse.format_ok,
+              error: out.value.parse.error,
+              analysis: out.value.text,
+              status: "done",
+            }
+      }),
+    ["id", "ms", "format_ok", "status"],
+  )
 
 /** `ds refine`: one refinement of each proof with its evaluations. */
 export const refineProgram = (items: ReadonlyArray<ProofInput>, options: RunOptions) =>
-  Effect.gen(function* () {
-    const store = yield* storeFor(options)
-    const results = yield* Effect.forEach(
-      items,
-      (item) =>
-        Effect.map(
-          store
-            .unit(
-              `${item.id}/refine`,
-              refineProof(item.question, [{ proof: item.proof, evaluations: item.evaluations }], options.roles),
-            )
-            .pipe(Effect.tap(() => store.tick("refine"))),
-          (out) =>
-            Option.isNone(out)
-              ? { id: item.id, proof: null, self_score: null, format_ok: false, status: "incomplete" }
-              : {
-                  id: item.id,
-                  question: item.question,
-                  proof: out.value.parse.proof,
-                  self_score: out.value.parse.self_score,
-                  format_ok: out.value.parse.format_ok,
-                  self_evaluation: out.value.parse.self_evaluation,
-                  status: "done",
-                },
-        ),
-      { concurrency: options.concurrency ?? 4 },
-    )
-    return yield* finish(options, store, results, ["id", "self_score", "format_ok", "status"])
-  })
+  runEach(
+    items,
+    options,
+    4,
+    (store, item) =>
+      Effect.map(
+        store
+          .unit(
+            `${item.id}/refine`,
+            refineProof(item.question, [{ proof: item.proof, evaluations: item.evaluations }], options.roles),
+          )
+          .pipe(Effect.tap(() => store.tick("refine"))),
+        (out) =>
+          Option.isNone(out)
+            ? { id: item.id, proof: null, self_score: null, format_ok: false, status: "incomplete" }
+            : {
+                id: item.id,
+                question: item.question,
+                proof: out.value.parse.proof,
+                self_score: out.value.parse.self_score,
+                format_ok: out.value.parse.format_ok,
+                self_evaluation: out.value.parse.self_evaluation,
+                status: "done",
+              },
+      ),
+    ["id", "self_score", "format_ok", "status"],
+  )
 
 /** `ds search`: pool search (paper variant or the released code's defaults) for each problem. */
 export const searchProgram = (problems: ReadonlyArray<ProblemInput>, config: SearchConfig, options: RunOptions) =>
-  Effect.gen(function* () {
-    const store = yield* storeFor(options)
-    const results = yield* Effect.forEach(
-      problems,
-      (problem) =>
-        Effect.map(searchProof(store, problem.id, problem.question, config, options.roles), (r) => ({
-          id: problem.id,
-          question: problem.question,
-          best_proof: r.best?.proof ?? null,
-          mean_score: r.best?.meanScore ?? null,
-          self_score: r.best?.selfScore ?? null,
-          verifications: r.best?.analyses.length ?? 0,
-          rounds: r.rounds,
-          solved: r.solved,
-          pool_size: r.poolSize,
-        })),
-      { concurrency: options.concurrency ?? 1 },
-    )
-    return yield* finish(options, store, results, ["id", "solved", "mean_score", "self_score", "rounds", "pool_size"])
-  })
+  runEach(
+    problems,
+    options,
+    1,
+    (store, problem) =>
+      Effect.map(searchProof(store, problem.id, problem.question, config, options.roles), (r) => ({
+        id: problem.id,
+        question: problem.question,
+        best_proof: r.best?.proof ?? null,
+        mean_score: r.best?.meanScore ?? null,
+        self_score: r.best?.selfScore ?? null,
+        verifications: r.best?.analyses.length ?? 0,
+        rounds: r.rounds,
+        solved: r.solved,
+        pool_size: r.poolSize,
+      })),
+    ["id", "solved", "mean_score", "self_score", "rounds", "pool_size"],
+  )

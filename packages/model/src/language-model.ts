@@ -15,12 +15,12 @@ import { Context, Effect, Layer, Semaphore, Stream } from "effect"
 import { AiError, LanguageModel, type Prompt, type Response, Tool } from "effect/ai"
 import { acquireCheckpoint, type CheckpointLoadError } from "./checkpoint.ts"
 import { type FinishReason, generate } from "./generate.ts"
+import { stringify, textOfParts, toolCallsOfParts, toolResultMessages } from "./providers/openai-compat.ts"
 import {
   type ChatMessage,
   encodeChat,
   parseCompletion,
   type ThinkingMode,
-  type ToolCall,
   type ToolDefinition,
 } from "./tokenizer/chat-template.ts"
 import { byteTokenizer, streamingDecoder, type TextTokenizer } from "./tokenizer/tokenizer.ts"
@@ -55,11 +55,6 @@ export class LocalModel extends Context.Service<
     )
 }
 
-const textOf = (parts: ReadonlyArray<{ readonly type: string }>): string =>
-  parts.map((p) => (p.type === "text" ? (p as Prompt.TextPart).text : "")).join("")
-
-const stringify = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value))
-
 /** effect/ai Prompt -> OpenAI-style messages for the chat template; `tools` go into the system message. */
 export const toChatMessages = (prompt: Prompt.Prompt, tools: ReadonlyArray<ToolDefinition>): Array<ChatMessage> => {
   const out: Array<ChatMessage> = []
@@ -69,28 +64,24 @@ export const toChatMessages = (prompt: Prompt.Prompt, tools: ReadonlyArray<ToolD
         out.push({ role: "system", content: message.content })
         break
       case "user":
-        out.push({ role: "user", content: textOf(message.content) })
+        out.push({ role: "user", content: textOfParts(message.content) })
         break
       case "assistant": {
-        const calls: Array<ToolCall> = message.content
-          .filter((p): p is Prompt.ToolCallPart => p.type === "tool-call")
-          .map((p) => ({ type: "function", id: p.id, function: { name: p.name, arguments: stringify(p.params) } }))
+        const calls = toolCallsOfParts(message.content)
         const reasoning = message.content
           .filter((p): p is Prompt.ReasoningPart => p.type === "reasoning")
           .map((p) => p.text)
           .join("")
         out.push({
           role: "assistant",
-          content: textOf(message.content),
+          content: textOfParts(message.content),
           ...(reasoning === "" ? {} : { reasoning_content: reasoning }),
           ...(calls.length === 0 ? {} : { tool_calls: calls }),
         })
         break
       }
       case "tool":
-        for (const part of message.content)
-          if (part.type === "tool-result")
-            out.push({ role: "tool", tool_call_id: part.id, content: stringify(part.result) })
+        out.push(...toolResultMessages(message.content))
         break
     }
   }

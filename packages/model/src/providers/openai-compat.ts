@@ -65,7 +65,26 @@ const retryAfterMs = (header: string | undefined): number | undefined => {
 
 // --- Prompt -> OpenAI messages --------------------------------------------------------------------------------
 
-const stringify = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value))
+/** A tool call's arguments or a tool's result as the wire's string (strings as they are, anything else as JSON). */
+export const stringify = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value))
+
+/** The text parts of a message, joined (other parts add nothing). Shared with `toChatMessages`. */
+export const textOfParts = (parts: ReadonlyArray<Prompt.UserMessagePart | Prompt.AssistantMessagePart>): string =>
+  parts.map((p) => (p.type === "text" ? p.text : "")).join("")
+
+/** An assistant message's tool calls in OpenAI form. Shared with `toChatMessages`. */
+export const toolCallsOfParts = (parts: ReadonlyArray<Prompt.AssistantMessagePart>) =>
+  parts
+    .filter((p): p is Prompt.ToolCallPart => p.type === "tool-call")
+    .map((p) => ({ id: p.id, type: "function" as const, function: { name: p.name, arguments: stringify(p.params) } }))
+
+/** One `role: "tool"` message per tool result among the parts. Shared with `toChatMessages`. */
+export const toolResultMessages = (
+  parts: ReadonlyArray<Prompt.AssistantMessagePart | Prompt.ToolMessagePart>,
+): Array<{ role: "tool"; tool_call_id: string; content: string }> =>
+  parts.flatMap((p) =>
+    p.type === "tool-result" ? [{ role: "tool" as const, tool_call_id: p.id, content: stringify(p.result) }] : [],
+  )
 
 type WireMessage = Record<string, unknown>
 
@@ -78,26 +97,20 @@ export const toOpenAiMessages = (prompt: Prompt.Prompt): Array<WireMessage> => {
         out.push({ role: "system", content: message.content })
         break
       case "user":
-        out.push({
-          role: "user",
-          content: message.content.map((p) => (p.type === "text" ? p.text : "")).join(""),
-        })
+        out.push({ role: "user", content: textOfParts(message.content) })
         break
       case "assistant": {
-        const text = message.content.map((p) => (p.type === "text" ? p.text : "")).join("")
-        const calls = message.content
-          .filter((p): p is Prompt.ToolCallPart => p.type === "tool-call")
-          .map((p) => ({ id: p.id, type: "function", function: { name: p.name, arguments: stringify(p.params) } }))
-        out.push({ role: "assistant", content: text, ...(calls.length === 0 ? {} : { tool_calls: calls }) })
-        for (const part of message.content)
-          if (part.type === "tool-result")
-            out.push({ role: "tool", tool_call_id: part.id, content: stringify(part.result) })
+        const calls = toolCallsOfParts(message.content)
+        out.push({
+          role: "assistant",
+          content: textOfParts(message.content),
+          ...(calls.length === 0 ? {} : { tool_calls: calls }),
+        })
+        out.push(...toolResultMessages(message.content))
         break
       }
       case "tool":
-        for (const part of message.content)
-          if (part.type === "tool-result")
-            out.push({ role: "tool", tool_call_id: part.id, content: stringify(part.result) })
+        out.push(...toolResultMessages(message.content))
         break
     }
   }

@@ -58,6 +58,16 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(root, { recursive: true, force: true }))
 
+/** The tiny preset narrowed further (the `modelOverrides` the training runs below use), for the direct trainer checks. */
+const smallTrainConfig = decodeModelConfig({
+  ...tinyPreset,
+  vocab_size: 263,
+  dim: 32,
+  inter_dim: 32,
+  moe_inter_dim: 16,
+  n_heads: 2,
+})
+
 describe("training", () => {
   it("a run killed after a checkpoint resumes and continues the same loss curve", async () => {
     const base: TrainOptions = {
@@ -139,14 +149,7 @@ describe("training", () => {
   }, 60_000)
 
   it("repeated training steps leave the number of live tensors unchanged", () => {
-    const config = decodeModelConfig({
-      ...tinyPreset,
-      vocab_size: 263,
-      dim: 32,
-      inter_dim: 32,
-      moe_inter_dim: 16,
-      n_heads: 2,
-    })
+    const config = smallTrainConfig
     const model = { config, params: initParameters(config, 1) }
     const optimizer = freshOptimizer(model)
     const batch = toTokenBatch(
@@ -173,14 +176,7 @@ describe("training", () => {
 })
 
 describe("the trainer checkpoint (one format for SFT and GRPO)", () => {
-  const config = decodeModelConfig({
-    ...tinyPreset,
-    vocab_size: 263,
-    dim: 32,
-    inter_dim: 32,
-    moe_inter_dim: 16,
-    n_heads: 2,
-  })
+  const config = smallTrainConfig
   const settings = { lr: 1, data: "copy-3" }
   const save = (dir: string) =>
     Effect.gen(function* () {

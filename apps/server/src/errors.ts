@@ -10,6 +10,8 @@ export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
   type: Schema.String,
   param: Schema.NullOr(Schema.String),
   code: Schema.NullOr(Schema.String),
+  /** Seconds a client should wait before retrying, sent as `Retry-After` (OpenAI's SDKs and our provider honour it). */
+  retryAfter: Schema.optional(Schema.Number),
 }) {
   override get message(): string {
     return this.detail
@@ -54,6 +56,7 @@ export const queueFull = (limit: number): ApiError =>
     type: "rate_limit_exceeded",
     param: null,
     code: "queue_full",
+    retryAfter: 1,
   })
 
 export const shuttingDown = (): ApiError =>

@@ -29,7 +29,11 @@ const requestIdOf = (request: HttpServerRequest.HttpServerRequest): string => {
   return given !== undefined && /^[\w.:-]{1,128}$/.test(given) ? given : `req_${randomBytes(12).toString("hex")}`
 }
 
-export const errorResponse = (error: ApiError) => HttpServerResponse.jsonUnsafe(error.body, { status: error.status })
+export const errorResponse = (error: ApiError) =>
+  HttpServerResponse.jsonUnsafe(error.body, {
+    status: error.status,
+    ...(error.retryAfter === undefined ? {} : { headers: { "retry-after": String(error.retryAfter) } }),
+  })
 
 /** The body as JSON, within the size cap: 413 above it, 400 when it is not JSON. */
 export const readJson = Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest) {

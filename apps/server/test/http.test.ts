@@ -334,6 +334,7 @@ describe("queue limit and disconnects", () => {
         await new Promise((r) => setTimeout(r, 50))
       }
       expect(third?.status).toBe(429)
+      expect(third?.headers.get("retry-after")).toBe("1")
       const refused = third === undefined ? undefined : ((await third.json()) as { error: { code: string } })
       expect(refused?.error.code).toBe("queue_full")
       first.abort()

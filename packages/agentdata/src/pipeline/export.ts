@@ -4,6 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
+import { jsonlLinesOf } from "@ds/core"
 import { categories } from "../env/environment.ts"
 import type { TaskRecord } from "./record.ts"
 
@@ -23,15 +24,13 @@ export const recordFiles = (input: string): Array<string> => {
 
 /** Lines of a JSONL file, each parsed or reported. */
 export function* readRecords(file: string): Generator<{ line: number; value?: unknown; error?: string }> {
-  const lines = readFileSync(file, "utf8").split("\n")
-  for (const [i, line] of lines.entries()) {
-    if (line.trim() === "") continue
+  for (const { lineNumber, text } of jsonlLinesOf(readFileSync(file, "utf8"))) {
     try {
-      yield { line: i + 1, value: JSON.parse(line) }
+      yield { line: lineNumber, value: JSON.parse(text) }
     } catch (error) {
       yield {
-        line: i + 1,
-        error: `line ${i + 1} is not JSON (${error instanceof Error ? error.message : String(error)})`,
+        line: lineNumber,
+        error: `line ${lineNumber} is not JSON (${error instanceof Error ? error.message : String(error)})`,
       }
     }
   }

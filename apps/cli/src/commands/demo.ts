@@ -6,7 +6,7 @@
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { demoOutDir, demoProgram } from "../recipes/demo.ts"
-import { backendFlag } from "./options.ts"
+import { backendFlag, seedFlag } from "./options.ts"
 import { computeLayer } from "./run-compute.ts"
 
 const percent = (x: number) => `${(100 * x).toFixed(1)}%`
@@ -22,7 +22,7 @@ export const demo = Command.make(
       Flag.withDescription("Run folder. Default runs/demo with --quick, runs/demo-full without"),
       Flag.optional,
     ),
-    seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of every random choice"), Flag.withDefault(0)),
+    seed: seedFlag,
     backend: backendFlag,
   },
   (options) =>

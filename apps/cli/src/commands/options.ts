@@ -16,3 +16,6 @@ export const backendFlag = Flag.Literals("backend", backendChoices).pipe(
 export const checkpointFlag = Flag.Directory("checkpoint", { mustExist: true }).pipe(
   Flag.withDescription("Checkpoint folder with config.json, model.safetensors and tokenizer.json"),
 )
+
+/** `--seed N` (default 0) for the commands whose every random choice follows one seed. */
+export const seedFlag = Flag.Int("seed").pipe(Flag.withDescription("Seed of every random choice"), Flag.withDefault(0))

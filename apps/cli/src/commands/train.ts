@@ -8,7 +8,7 @@ import { additionSupervisedTask } from "@ds/grpo"
 import { type TrainEvent, trainProgram } from "@ds/model"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { backendFlag } from "./options.ts"
+import { backendFlag, seedFlag } from "./options.ts"
 import { computeLayer } from "./run-compute.ts"
 
 const optional = <A>(option: Option.Option<A>): A | undefined => Option.getOrUndefined(option)
@@ -39,7 +39,7 @@ export const train = Command.make(
     steps: Flag.Int("steps").pipe(Flag.withDescription("Optimizer steps"), Flag.withDefault(800)),
     batchSize: Flag.Int("batch-size").pipe(Flag.withDescription("Sequences per step"), Flag.optional),
     learningRate: Flag.Finite("lr").pipe(Flag.withDescription("Peak learning rate"), Flag.optional),
-    seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of every random choice"), Flag.withDefault(0)),
+    seed: seedFlag,
     resume: Flag.Boolean("resume").pipe(
       Flag.withDescription("Continue from the run folder's last checkpoint"),
       Flag.withDefault(false),

@@ -25,10 +25,9 @@ import {
 import { Progress, Rng } from "@ds/core"
 import { Console, Effect, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { seedFlag } from "../options.ts"
 
 const outFlag = Flag.String("out").pipe(Flag.withDescription("Run directory (shards, manifest, README.md card)"))
-const seedFlag = Flag.Int("seed").pipe(Flag.withDescription("Seed of every random choice"), Flag.withDefault(0))
-
 const fail = (reason: string) => Effect.fail(new AgentDataError({ reason }))
 
 const synth = Command.make(

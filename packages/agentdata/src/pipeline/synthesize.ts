@@ -8,9 +8,9 @@
  * file) is generated again; the bytes are the same as an uninterrupted run's because they depend on nothing else.
  */
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
-import { Rng } from "@ds/core"
+import { Rng, writeFileAtomicSync } from "@ds/core"
 import { synthesizers } from "../categories/index.ts"
 import type { SynthesizedUnit } from "../categories/unit.ts"
 import { type Category, categories } from "../env/environment.ts"
@@ -99,9 +99,7 @@ export const writeShard = (
   const text = lines.length === 0 ? "" : `${lines.join("\n")}\n`
   const file = shardPath(out, category, shard)
   mkdirSync(join(out, "shards", category), { recursive: true })
-  const tmp = `${file}.tmp-${process.pid}`
-  writeFileSync(tmp, text)
-  renameSync(tmp, file)
+  writeFileAtomicSync(file, text)
   const marker: ShardMarker = {
     category,
     shard,
@@ -114,9 +112,7 @@ export const writeShard = (
     byDomain,
     toolCalls,
   }
-  const markerTmp = `${markerPath(out, category, shard)}.tmp-${process.pid}`
-  writeFileSync(markerTmp, `${JSON.stringify(marker)}\n`)
-  renameSync(markerTmp, markerPath(out, category, shard))
+  writeFileAtomicSync(markerPath(out, category, shard), `${JSON.stringify(marker)}\n`)
   return marker
 }
 
@@ -125,7 +121,7 @@ export const sweepTemporaries = (out: string) => {
   for (const category of categories) {
     const dir = join(out, "shards", category)
     if (!existsSync(dir)) continue
-    for (const name of readdirSync(dir)) if (name.includes(".tmp-")) rmSync(join(dir, name), { force: true })
+    for (const name of readdirSync(dir)) if (/\.tmp(-\d+)?$/.test(name)) rmSync(join(dir, name), { force: true })
   }
 }
 

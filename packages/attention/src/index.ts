@@ -17,10 +17,12 @@ export { type DsaLayerOptions, type DsaLayerResult, dsaAttentionLayer } from "./
 export {
   createHostKvCache,
   type HostKvCache,
+  hostCacheTensor,
   hostIndexKeys,
   hostKvRows,
   type IndexKeyFormat,
   packedKeyBytes,
+  pickHostKvRows,
   writeHostKvCache,
   writeHostKvCacheArrays,
 } from "./fused/host-kv-cache.ts"
@@ -35,7 +37,14 @@ export {
 export { indicesToMask, scatterToKeys } from "./index-mask.ts"
 export { indexerHeadWeights, indexerKeys, indexerQueries, indexerScores, indexerScoresReference } from "./indexer.ts"
 export { disposeAttentionWeights, randomAttentionWeights } from "./init.ts"
-export { createKvCache, disposeKvCache, type LayerKvCache, writeKvCache } from "./kv-cache.ts"
+export {
+  createKvCache,
+  disposeKvCache,
+  kvCacheOf,
+  type LayerKvCache,
+  pickKvCacheRows,
+  writeKvCache,
+} from "./kv-cache.ts"
 export {
   type AttentionLayerOptions,
   type AttentionLayerResult,
@@ -55,6 +64,7 @@ export { denseIndexerLoss, type IndexerLossOptions, sparseIndexerLoss } from "./
 export { maskedSoftmax } from "./masked-softmax.ts"
 export { absorbOutput, absorbQuery, type MlaProjection, mhaAttention, mlaOutput, mlaProject } from "./mla.ts"
 export { layerNorm, normEps, rmsNorm } from "./norms.ts"
+export { attentionRecall, attentionRecallRows } from "./recall.ts"
 export { applyRope, type RopeLayout, type RopeTable, ropeFrequencies, ropeTable, yarnRampRange } from "./rope.ts"
 export {
   denseMlaAttention,

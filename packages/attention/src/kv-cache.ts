@@ -12,108 +12,114 @@
  * start at or before the current length (re-writing rolls the sequence back), never after it (no gaps).
  * E grows to the longest sequence; it never exceeds `capacity` (default max_seq_len).
  *
- * Deviation: no FP8 storage (float32 rows); tensors are immutable in tfjs, so a write builds new cache tensors
- * (a copy of the cache, like a concat) and disposes the old ones.
+ * Storage (docs/attention.md §11): the rows live in a host cache (fused/host-kv-cache.ts), preallocated at the
+ * capacity and written IN PLACE, O(T · row) per write whatever the lengths (tfjs tensors are immutable, so a
+ * tensor store would be rebuilt, O(E · row), on every write). `kv` and `indexKeys` are tensors copied from it on
+ * the first read after a write (one copy of B · E rows, which the reference attention reads anyway) and owned
+ * by the cache; the fused DSA layer (fused/dsa-layer.ts) reads the store itself, with no tensor. Both attention
+ * paths therefore share one cache, and a sequence may switch path between calls.
+ *
+ * Deviation: no FP8 storage (float32 rows).
  */
-import { expectShape, InputError } from "@ds/core"
+import { InputError } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
-import { type AttentionConfig, kvEntryDim } from "./config.ts"
+import type { AttentionConfig } from "./config.ts"
+import {
+  createHostKvCache,
+  type HostKvCache,
+  hostCacheTensor,
+  pickHostKvRows,
+  writeHostKvCache,
+} from "./fused/host-kv-cache.ts"
 import type { BatchLayout } from "./layout.ts"
 
-/** One layer's cache for a batch of sequences. Mutated by `writeKvCache`; dispose with `disposeKvCache`. */
+/** One layer's cache for a batch of sequences. Written by `writeKvCache` (or the fused layer); `disposeKvCache`. */
 export interface LayerKvCache {
-  /** [B, E, kv_lora + R] */
-  kv: tf.Tensor3D
-  /** [B, E, d_I] */
-  indexKeys: tf.Tensor3D
-  /** Valid positions per sequence. */
+  /** The in-place row store both attention paths write and read. */
+  readonly host: HostKvCache
+  /** [B, E, kv_lora + R], rows 0 .. E − 1: a copy of the store, made on read, replaced after the next write. */
+  readonly kv: tf.Tensor3D
+  /** [B, E, d_I], likewise. */
+  readonly indexKeys: tf.Tensor3D
+  /** Valid positions per sequence (the store's own array). */
   readonly lengths: Array<number>
   /** Most positions a sequence may hold. */
   readonly capacity: number
 }
 
-/** An empty cache for `batch` sequences of at most `capacity` positions (default config.max_seq_len). */
-export const createKvCache = (config: AttentionConfig, batch: number, capacity = config.max_seq_len): LayerKvCache => ({
-  kv: tf.keep(tf.zeros([batch, 0, kvEntryDim(config)])),
-  indexKeys: tf.keep(tf.zeros([batch, 0, config.index_head_dim])),
-  lengths: Array(batch).fill(0),
-  capacity,
+interface TensorView {
+  readonly writes: number
+  readonly kv: tf.Tensor3D
+  readonly indexKeys: tf.Tensor3D
+}
+
+/** The tensor copies of each store, keyed by the store (dropped with it). */
+const views = new WeakMap<HostKvCache, TensorView>()
+
+const releaseView = (host: HostKvCache): void => {
+  const view = views.get(host)
+  if (view !== undefined) tf.dispose([view.kv, view.indexKeys])
+  views.delete(host)
+}
+
+/** The store's rows 0 .. E − 1 as tensors, copied again only when the store was written since the last copy. */
+const viewOf = (host: HostKvCache): TensorView => {
+  const current = views.get(host)
+  if (current !== undefined && current.writes === host.writes) return current
+  releaseView(host)
+  const view = {
+    writes: host.writes,
+    kv: tf.keep(hostCacheTensor(host, "kv", host.extent)),
+    indexKeys: tf.keep(hostCacheTensor(host, "indexKeys", host.extent)),
+  }
+  views.set(host, view)
+  return view
+}
+
+/** A cache over an existing float32 host store (which it then owns). */
+export const kvCacheOf = (host: HostKvCache): LayerKvCache => ({
+  host,
+  lengths: host.lengths,
+  capacity: host.capacity,
+  get kv() {
+    return viewOf(host).kv
+  },
+  get indexKeys() {
+    return viewOf(host).indexKeys
+  },
 })
 
-/** Releases the cache tensors. */
-export const disposeKvCache = (cache: LayerKvCache): void => {
-  cache.kv.dispose()
-  cache.indexKeys.dispose()
-}
+/** An empty cache for `batch` sequences of at most `capacity` positions (default config.max_seq_len). */
+export const createKvCache = (config: AttentionConfig, batch: number, capacity = config.max_seq_len): LayerKvCache =>
+  kvCacheOf(createHostKvCache(config, batch, { capacity }))
 
-/** old [E, D] with rows [start, start + n) replaced by rows [n, D] (grown with zeros to `length` rows). */
-const writeRows = (old: tf.Tensor2D, rows: tf.Tensor2D, start: number, length: number): tf.Tensor2D => {
-  const [have, width] = old.shape
-  const grown = have < length ? tf.concat([old, tf.zeros([length - have, width])], 0) : old
-  const n = rows.shape[0]
-  if (n === 0) return grown as tf.Tensor2D
-  const parts = [
-    tf.slice(grown, [0, 0], [start, width]),
-    rows,
-    tf.slice(grown, [start + n, 0], [length - start - n, width]),
-  ]
-  return tf.concat(
-    parts.filter((p) => p.shape[0] > 0),
-    0,
-  ) as tf.Tensor2D
-}
-
-/** The cache tensor with each sequence's valid new rows written at its start position. */
-const writeTensor = (old: tf.Tensor3D, chunk: tf.Tensor3D, layout: BatchLayout, length: number): tf.Tensor3D =>
-  tf.tidy(() => {
-    const [batch, have] = old.shape
-    const appendsEverywhere = layout.startPos.every((s, b) => s === have && layout.validLengths[b] === layout.tokens)
-    if (appendsEverywhere) return tf.concat([old, chunk], 1) as tf.Tensor3D
-    const sequences = Array.from({ length: batch }, (_, b) => {
-      const rows = tf.slice(chunk, [b, 0, 0], [1, layout.validLengths[b] as number, -1]).squeeze([0]) as tf.Tensor2D
-      return writeRows(
-        tf.squeeze(tf.slice(old, [b, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D,
-        rows,
-        layout.startPos[b] as number,
-        length,
-      )
-    })
-    return tf.stack(sequences) as tf.Tensor3D
-  })
+/** Releases the cache's tensors (the host store is garbage-collected with the cache). */
+export const disposeKvCache = (cache: LayerKvCache): void => releaseView(cache.host)
 
 /**
- * Writes the new tokens' rows into the cache: kv [B, T, kv_lora + R] and indexKeys [B, T, d_I], token t of
- * sequence b at position startPos[b] + t for t < validLengths[b]. Updates `lengths`. Throws InputError when a
+ * Writes the new tokens' rows into the cache in place: kv [B, T, kv_lora + R] and indexKeys [B, T, d_I], token t
+ * of sequence b at position startPos[b] + t for t < validLengths[b]. Updates `lengths`. Throws InputError when a
  * write would leave a gap or exceed the capacity.
  */
 export const writeKvCache = (
   cache: LayerKvCache,
   rows: { readonly kv: tf.Tensor3D; readonly indexKeys: tf.Tensor3D },
   layout: BatchLayout,
-): void => {
-  const [batch, , kvWidth] = cache.kv.shape
-  expectShape("writeKvCache kv", rows.kv, [batch, layout.tokens, kvWidth])
-  expectShape("writeKvCache indexKeys", rows.indexKeys, [batch, layout.tokens, cache.indexKeys.shape[2]])
-  layout.startPos.forEach((start, b) => {
-    const have = cache.lengths[b] as number
-    if (start > have)
-      throw new InputError({
-        source: "startPos",
-        reason: `sequence ${b} holds ${have} positions; writing at ${start} would leave a gap`,
-      })
-    if ((layout.keyLengths[b] as number) > cache.capacity)
-      throw new InputError({
-        source: "startPos",
-        reason: `sequence ${b} would hold ${layout.keyLengths[b]} positions, over the cache capacity ${cache.capacity}`,
-      })
-  })
-  const length = Math.max(cache.kv.shape[1], ...layout.keyLengths)
-  const kv = tf.keep(writeTensor(cache.kv, rows.kv, layout, length))
-  const indexKeys = tf.keep(writeTensor(cache.indexKeys, rows.indexKeys, layout, length))
-  disposeKvCache(cache)
-  cache.kv = kv
-  cache.indexKeys = indexKeys
-  layout.keyLengths.forEach((length, b) => {
-    cache.lengths[b] = length
-  })
+): void => writeHostKvCache(cache.host, rows, layout)
+
+/**
+ * A new cache holding sequences of the given caches, in order: `picks` are [cache, row] pairs (a running batch's
+ * join and leave). Copies only the picked sequences' valid rows; E becomes the longest picked length. The inputs
+ * are left as they are.
+ */
+export const pickKvCacheRows = (picks: ReadonlyArray<readonly [LayerKvCache, number]>): LayerKvCache => {
+  const first = picks[0]?.[0]
+  if (first === undefined) throw new InputError({ source: "pickKvCacheRows", reason: "pick at least one sequence" })
+  return kvCacheOf(
+    pickHostKvRows(
+      picks.map(([cache, row]) => [cache.host, row] as const),
+      first.capacity,
+      first.host,
+    ),
+  )
 }

@@ -11,14 +11,15 @@
  *      - "mha": per-head keys/values up-projected, additive index mask (the reference prefill path);
  *      - "mqa": absorbed query, gather of only the selected cache rows (sparse-attention.ts; the reference decode
  *        path computes the same with a mask); dense selection uses the masked dense MQA attention.
- *      "auto" picks what the reference picks: "mha" when T > 1, "mqa" for one token.
+ *      "auto": "mqa" with a cache (decode and chunked prefill over the cache: no up-projection of its E rows),
+ *      "mha" without one when T > 1 (training and cache-less prefill, the reference prefill path).
  *   5. o → wo: [B, T, dim].
  *
  * With `training: true` the result also carries what the indexer losses need (losses.ts): the index scores
  * (differentiable in the indexer weights only), the detached attention target p[t, :] (head-summed, L1-normalised
  * main-attention distribution over keys) and the causal mask.
  */
-import { dimOf, expectShape, InputError, nonDifferentiable, stopGradient } from "@ds/core"
+import { dimOf, expectShape, InputError, nonDifferentiable, ShapeError, stopGradient } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import { type AttentionConfig, mlaSoftmaxScale } from "./config.ts"
 import { indicesToMask } from "./index-mask.ts"
@@ -38,7 +39,7 @@ export interface AttentionLayerOptions {
   readonly validLengths?: ReadonlyArray<number>
   /** This layer's cache; the new rows are written into it. Without one, keys are the chunk itself. */
   readonly cache?: LayerKvCache
-  /** "mha" (reference prefill), "mqa" (absorbed, sparse gather), "auto" (mha when T > 1). Default "auto". */
+  /** "mha" (reference prefill), "mqa" (absorbed, sparse gather), "auto" (mqa with a cache or for one token, else mha). Default "auto". */
   readonly mode?: "auto" | "mha" | "mqa"
   /** "topk" (DSA) or "dense" (every causal key: V3.1-style MLA, the warm-up stage). Default "topk". */
   readonly selection?: "topk" | "dense"
@@ -87,6 +88,10 @@ const layoutFor = (x: tf.Tensor3D, options: AttentionLayerOptions): BatchLayout 
   }
   return base
 }
+
+/** "auto": the absorbed MQA path with a cache or for one token; MHA for a cache-less chunk (docs/attention.md §11). */
+const autoMode = (layout: BatchLayout, options: AttentionLayerOptions): "mha" | "mqa" =>
+  options.cache !== undefined || layout.tokens === 1 ? "mqa" : "mha"
 
 /** The attention output o [B, T, H, v] of the chosen mode, and (when asked) the probabilities [B, T, H, E]. */
 const attend = (
@@ -139,10 +144,14 @@ export const attentionLayer = (
   options: AttentionLayerOptions = {},
 ): AttentionLayerResult => {
   expectShape("attentionLayer x", x, [null, null, config.dim])
-  if (options.cache !== undefined) expectShape("attentionLayer cache.kv", options.cache.kv, [dimOf(x, 0), null, null])
+  if (options.cache !== undefined && options.cache.host.batch !== dimOf(x, 0))
+    throw new ShapeError({
+      argument: "attentionLayer cache",
+      expected: `${dimOf(x, 0)} sequences (the batch of x)`,
+      actual: String(options.cache.host.batch),
+    })
   const tokensLayout = layoutFor(x, options)
-  const mode =
-    options.mode === undefined || options.mode === "auto" ? (tokensLayout.tokens > 1 ? "mha" : "mqa") : options.mode
+  const mode = options.mode === undefined || options.mode === "auto" ? autoMode(tokensLayout, options) : options.mode
   const selection = options.selection ?? "topk"
   const training = options.training === true
   return tf.tidy(() => {

@@ -216,7 +216,7 @@ describeNative("attentionLayer with the native kernels registered", () => {
   afterAll(() => disposeAttentionWeights(weights))
 
   /** Prefill 9 tokens, then decode 3 single tokens with a cache; returns outputs and index sets of every call. */
-  const session = (mode: "mqa" | "auto") => {
+  const session = (mode: "mqa" | "auto" | "mha") => {
     const cache = createKvCache(smallConfig, 2)
     const x = tf.randomNormal([2, 12, smallConfig.dim], 0, 1, "float32", 4) as tf.Tensor3D
     const steps = [
@@ -253,8 +253,8 @@ describeNative("attentionLayer with the native kernels registered", () => {
     }
   }
 
-  it("gives the same outputs, index sets and scores as the references (prefill + decode, both modes)", () => {
-    for (const mode of ["mqa", "auto"] as const) {
+  it("gives the same outputs, index sets and scores as the references (prefill + decode, every mode)", () => {
+    for (const mode of ["mqa", "auto", "mha"] as const) {
       const reference = session(mode)
       const calls: Record<string, number> = {}
       registerFusedAttentionKernels(countingKernels(calls))
@@ -262,8 +262,8 @@ describeNative("attentionLayer with the native kernels registered", () => {
       registerFusedAttentionKernels({})
       expect(calls.indexerScores).toBe(4)
       expect(calls.topk).toBe(4)
-      // MHA mode (auto with T > 1) attends with the index mask, not the sparse kernel.
-      expect(calls.sparseAttention).toBe(mode === "mqa" ? 4 : 3)
+      // "auto" with a cache takes the sparse MQA path for the prefill too; MHA attends with the index mask instead.
+      expect(calls.sparseAttention ?? 0).toBe(mode === "mha" ? 0 : 4)
       native.forEach((step, i) => {
         const ref = reference[i] as (typeof reference)[number]
         expect(step.sets).toEqual(ref.sets)

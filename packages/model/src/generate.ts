@@ -14,6 +14,7 @@
 import type { Rng } from "@ds/core"
 import { InputError } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
+import type { AttentionPath } from "./attention-path.ts"
 import { type SampledToken, type SamplingOptions, sampleRows } from "./sampler.ts"
 import { createModelCache, disposeForward, disposeModelCache, forward, type Model } from "./transformer.ts"
 
@@ -30,6 +31,8 @@ export interface GenerateOptions {
   readonly rng: Rng
   /** Record the experts of every position (Keep Routing). Default false. */
   readonly recordRouting?: boolean
+  /** Attention path of every step (attention-path.ts): "auto" (default: the process default), "fused", "reference". */
+  readonly attention?: AttentionPath
   /** Called after each step with the newly sampled token of each sequence that produced one. */
   readonly onToken?: (event: { readonly sequence: number; readonly token: number; readonly index: number }) => void
 }
@@ -126,7 +129,12 @@ export const generate = (
     let chunk = width
     let startPos: ReadonlyArray<number> = Array(batch).fill(0)
     for (;;) {
-      const result = forward(model, input, { cache, startPos, validLengths: lengths })
+      const result = forward(model, input, {
+        cache,
+        startPos,
+        validLengths: lengths,
+        ...(options.attention === undefined ? {} : { attention: options.attention }),
+      })
       input.dispose()
       rows.forEach((row, b) => {
         if (options.recordRouting === true && (lengths[b] as number) > 0)

@@ -5,6 +5,14 @@
  */
 
 export {
+  type AttentionPath,
+  attentionPaths,
+  describeAttentionPath,
+  prefersDense,
+  resolveAttentionPath,
+  setDefaultAttentionPath,
+} from "./attention-path.ts"
+export {
   acquireCheckpoint,
   type Checkpoint,
   type CheckpointLoadError,
@@ -170,6 +178,8 @@ export {
   type ForwardResult,
   forward,
   type LayerCapture,
+  type LayerPath,
   type Model,
   type ModelCache,
+  pickModelCacheRows,
 } from "./transformer.ts"

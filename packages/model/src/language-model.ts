@@ -13,6 +13,7 @@
 import { Rng } from "@ds/core"
 import { Context, Effect, Layer, Semaphore, Stream } from "effect"
 import { AiError, LanguageModel, type Prompt, type Response, Tool } from "effect/ai"
+import type { AttentionPath } from "./attention-path.ts"
 import { acquireCheckpoint, type CheckpointLoadError } from "./checkpoint.ts"
 import { type FinishReason, generate } from "./generate.ts"
 import { stringify, textOfParts, toolCallsOfParts, toolResultMessages } from "./providers/openai-compat.ts"
@@ -37,6 +38,8 @@ export interface LocalModelOptions {
   readonly thinking?: boolean
   /** Seed of the sampling stream (each request draws from a fresh fork). Default 0. */
   readonly seed?: number
+  /** Attention path of generation (attention-path.ts). Default: the process default ("auto"). */
+  readonly attention?: AttentionPath
 }
 
 /** A loaded model with its tokenizer, as a service (scoped: parameters are freed with the layer). */
@@ -179,6 +182,7 @@ export const makeLocalLanguageModel = (
         },
         ...(local.tokenizer.eosId === undefined ? {} : { stopTokens: [local.tokenizer.eosId] }),
         rng: root.fork(requests++),
+        ...(options.attention === undefined ? {} : { attention: options.attention }),
         onToken: ({ token }) => {
           const delta = decode(token)
           text += delta

@@ -10,22 +10,31 @@
  * padding for prompts of different lengths), training over full sequences (no cache), Keep Routing (forced expert
  * ids per MoE layer), and captures for parity checks (indexer selections, gate weights).
  *
+ * Attention path (attention-path.ts, docs/model.md §9): with a KV cache and top-k selection, `attention` "fused"
+ * (the default when the native kernels are loaded) runs @ds/attention `dsaAttentionLayer` over the cache's
+ * in-place host store, or the masked-dense reference layer for a chunk short enough to be faster dense;
+ * everything else (training, no cache, dense selection, a forced `attentionMode`) runs `attentionLayer`.
+ *
  * Deviation: the reference returns only last-position logits; `logits: "all"` gives every position (training and
  * `logits_all` in the golden data). Padding tokens (t ≥ validLengths[b]) are routed to no expert and their outputs
  * are meaningless; "last" picks position validLengths[b] − 1 of each sequence.
  */
 import {
   type AttentionLayerResult,
+  type AttentionWeights,
   attentionLayer,
   attentionWeightsFrom,
   createKvCache,
   disposeKvCache,
+  dsaAttentionLayer,
   type IndexerTrainingOutputs,
   type LayerKvCache,
+  pickKvCacheRows,
   rmsNorm,
 } from "@ds/attention"
 import { linear, ShapeError } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
+import { type AttentionPath, prefersDense, resolveAttentionPath } from "./attention-path.ts"
 import { isMoeLayer, type ModelConfig } from "./config.ts"
 import { type SwiGluWeights, swiGlu } from "./ffn.ts"
 import { type MoeWeights, moe } from "./moe.ts"
@@ -37,7 +46,10 @@ export interface Model {
   readonly params: Parameters
 }
 
-/** One KV cache per layer, for a batch of sequences. */
+/**
+ * One KV cache per layer, for a batch of sequences. Each layer's rows live in an in-place host store that both
+ * attention paths read and write (@ds/attention kv-cache.ts), so a call may switch path.
+ */
 export interface ModelCache {
   readonly layers: ReadonlyArray<LayerKvCache>
 }
@@ -49,6 +61,16 @@ export const createModelCache = (config: ModelConfig, batch: number, capacity = 
 export const disposeModelCache = (cache: ModelCache): void => {
   for (const layer of cache.layers) disposeKvCache(layer)
 }
+
+/**
+ * A new cache holding the given sequences of the given caches, in order: `picks` are [cache, row] pairs (a
+ * running batch's join and leave, apps/server). Copies only the picked valid rows; the inputs are left as they are.
+ */
+export const pickModelCacheRows = (picks: ReadonlyArray<readonly [ModelCache, number]>): ModelCache => ({
+  layers: (picks[0]?.[0].layers ?? []).map((_, l) =>
+    pickKvCacheRows(picks.map(([cache, row]) => [cache.layers[l] as LayerKvCache, row] as const)),
+  ),
+})
 
 /** Positions held per sequence (the next token's position). */
 export const cacheLengths = (cache: ModelCache): ReadonlyArray<number> => cache.layers[0]?.lengths ?? []
@@ -66,7 +88,12 @@ export interface ForwardOptions {
   readonly forcedExperts?: ReadonlyArray<Int32Array>
   /** Weight α of the sequence-wise balance loss; when set, `balanceLoss` is returned. */
   readonly balanceAlpha?: number
-  /** Attention path: "auto" (reference: MHA when T > 1, absorbed MQA for one token), "mha" or "mqa". */
+  /**
+   * Attention implementation: "auto" (fused when the native kernels are loaded; default: the process default,
+   * `setDefaultAttentionPath`), "fused" or "reference". Only calls with a cache and top-k selection can be fused.
+   */
+  readonly attention?: AttentionPath
+  /** Reference-path mode (forces the reference path): "auto" (MQA with a cache or for one token), "mha" or "mqa". */
   readonly attentionMode?: "auto" | "mha" | "mqa"
   /** "topk" (DSA, default) or "dense" (every causal key). */
   readonly selection?: "topk" | "dense"
@@ -83,7 +110,12 @@ export interface LayerCapture {
   readonly keyCount: number
   /** Gate routing weights [B·T, n_routed_experts] (MoE layers only). */
   readonly denseWeights?: tf.Tensor2D
+  /** Which attention ran: the fused DSA layer, the fused path's masked-dense choice, or the reference layer. */
+  readonly path: LayerPath
 }
+
+/** The implementation one layer's attention ran on (docs/model.md §9). */
+export type LayerPath = "dsa" | "dense" | "reference"
 
 export interface ForwardResult {
   /** [B, V] ("last") or [B, T, V] ("all"). */
@@ -150,6 +182,54 @@ const checkTokens = (tokens: tf.Tensor2D, config: ModelConfig, options: ForwardO
     })
 }
 
+/** Keys the layer's attention runs over after this chunk's write: the longest held or new length. */
+const keysAfterWrite = (cache: LayerKvCache, tokens: number, options: ForwardOptions): number => {
+  const starts = options.startPos ?? 0
+  const lengths = cache.lengths.map(
+    (_, b) => (typeof starts === "number" ? starts : (starts[b] ?? 0)) + (options.validLengths?.[b] ?? tokens),
+  )
+  return Math.max(cache.host.extent, ...lengths)
+}
+
+/** Whether this call's attention runs the fused layer (see the file comment). */
+const runsFused = (options: ForwardOptions): boolean =>
+  options.cache !== undefined &&
+  (options.selection ?? "topk") === "topk" &&
+  options.indexerTraining !== true &&
+  options.attentionMode === undefined &&
+  resolveAttentionPath(options.attention) === "fused"
+
+/** The layer path of a call: reference unless fused, then dense for a short chunk (prefersDense), else DSA. */
+const layerPath = (config: ModelConfig, tokens: number, options: ForwardOptions, fused: boolean): LayerPath => {
+  const cache = options.cache?.layers[0]
+  if (!fused || cache === undefined) return "reference"
+  return prefersDense(tokens, keysAfterWrite(cache, tokens, options), config.index_topk) ? "dense" : "dsa"
+}
+
+/** One block's attention on `path`, for the layer's cache. */
+const blockAttention = (
+  weights: AttentionWeights,
+  config: ModelConfig,
+  x: tf.Tensor3D,
+  options: ForwardOptions,
+  cache: LayerKvCache | undefined,
+  path: LayerPath,
+): AttentionLayerResult => {
+  const positions = {
+    ...(options.startPos === undefined ? {} : { startPos: options.startPos }),
+    ...(options.validLengths === undefined ? {} : { validLengths: options.validLengths }),
+  }
+  if (path === "dsa" && cache !== undefined)
+    return dsaAttentionLayer(weights, config, x, { cache: cache.host, ...positions })
+  return attentionLayer(weights, config, x, {
+    ...positions,
+    ...(cache === undefined ? {} : { cache }),
+    mode: path === "dense" ? "mha" : (options.attentionMode ?? "auto"),
+    selection: options.selection ?? "topk",
+    training: options.indexerTraining === true,
+  })
+}
+
 /**
  * Runs the model on token ids [B, T] (int32). The caller disposes the returned tensors (`disposeForward`).
  * The cache, when given, is extended in place.
@@ -164,22 +244,18 @@ export const forward = (model: Model, tokens: tf.Tensor2D, options: ForwardOptio
   const captures: Array<LayerCapture> = []
   const indexer: Array<IndexerTrainingOutputs> = []
   const balanceLosses: Array<tf.Scalar> = []
+  const path = layerPath(config, length, options, runsFused(options))
   const logits = tf.tidy(() => {
     let h = tf.gather(param(params, "embed.weight"), tokens) as tf.Tensor3D // [B, T, dim]
     for (let l = 0; l < config.n_layers; l++) {
       const prefix = `layers.${l}`
-      const attention: AttentionLayerResult = attentionLayer(
+      const attention = blockAttention(
         attentionWeightsFrom((name) => param(params, name), `${prefix}.attn.`, config),
         config,
         rmsNorm(h, param(params, `${prefix}.attn_norm.weight`)) as tf.Tensor3D,
-        {
-          ...(options.startPos === undefined ? {} : { startPos: options.startPos }),
-          ...(options.validLengths === undefined ? {} : { validLengths: options.validLengths }),
-          ...(options.cache === undefined ? {} : { cache: options.cache.layers[l] as LayerKvCache }),
-          mode: options.attentionMode ?? "auto",
-          selection: options.selection ?? "topk",
-          training: options.indexerTraining === true,
-        },
+        options,
+        options.cache?.layers[l],
+        path,
       )
       h = tf.add(h, attention.output) as tf.Tensor3D
       const trainingOutputs = attention.training
@@ -210,6 +286,7 @@ export const forward = (model: Model, tokens: tf.Tensor2D, options: ForwardOptio
         captures.push({
           indices: tf.keep(attention.indices),
           keyCount: attention.keyCount,
+          path,
           ...(capturedWeights === undefined ? {} : { denseWeights: capturedWeights }),
         })
     }

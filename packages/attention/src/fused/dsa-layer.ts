@@ -25,7 +25,7 @@ import { ropeTable } from "../rope.ts"
 import { sparseMlaAttention } from "../sparse-attention.ts"
 import { topkIndices } from "../topk.ts"
 import type { AttentionWeights } from "../weights.ts"
-import { type HostKvCache, hostIndexKeys, hostKvRows, writeHostKvCache } from "./host-kv-cache.ts"
+import { type HostKvCache, hostCacheTensor, hostIndexKeys, hostKvRows, writeHostKvCache } from "./host-kv-cache.ts"
 import { type NativeAttentionKernels, nativeAttention } from "./native.ts"
 import { hostArray } from "./tensor-arrays.ts"
 
@@ -127,23 +127,11 @@ const attendNative = (native: NativeAttentionKernels, step: StepInputs): Attende
   }
 }
 
-/** The cache rows 0 .. E − 1 of every sequence as one [B, E, width] tensor (a copy). */
-const cacheTensor = (cache: HostKvCache, keyCount: number, rows: (b: number) => Float32Array, width: number) => {
-  const values = new Float32Array(cache.batch * keyCount * width)
-  for (let b = 0; b < cache.batch; b++) values.set(rows(b), b * keyCount * width)
-  return tf.tensor3d(values, [cache.batch, keyCount, width])
-}
-
 /** Steps 3-4 with the plain-tfjs kernels (no addon): tensors copied from the float cache. */
 const attendReference = (step: StepInputs): Attended => {
   const { weights, config, cache, layout, keyCount } = step
-  const kv = cacheTensor(cache, keyCount, (b) => hostKvRows(cache, b, keyCount), cache.kvWidth)
-  const keys = cacheTensor(
-    cache,
-    keyCount,
-    (b) => (hostIndexKeys(cache, b, keyCount) as { readonly indexKeys: Float32Array }).indexKeys,
-    cache.indexDim,
-  )
+  const kv = hostCacheTensor(cache, "kv", keyCount)
+  const keys = hostCacheTensor(cache, "indexKeys", keyCount)
   const scores = indexerScores(step.indexQ, step.headWeights, keys)
   const lengths = tf.tensor2d(rowLengthValues(layout), [layout.batch, layout.tokens], "int32")
   const indices = topkIndices(scores, lengths, config.index_topk)

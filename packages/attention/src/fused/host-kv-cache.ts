@@ -1,7 +1,7 @@
 /**
  * Host-memory KV cache for the fused DSA path (docs/attention.md §8): preallocated typed arrays with a fixed capacity,
- * written IN PLACE — O(T · row) per step, where the tensor cache of kv-cache.ts must build new tensors
- * (O(E · row) per step, tfjs tensors being immutable). Same row layout and the same write rules:
+ * written IN PLACE — O(T · row) per step, where a cache of tfjs tensors must build new tensors (O(E · row) per
+ * step, tfjs tensors being immutable). It is also the store of the reference path's cache (kv-cache.ts). Rules:
  *
  *   kv        [B, capacity, kv_lora + R]   row s = [c_KV ; RoPE(k_rope)] of position s
  *   indexKeys [B, capacity, d_I]           the indexer key of position s        (format "float32")
@@ -17,7 +17,7 @@
  * token instead of 512 B); its packed layout is the one the native kernels read (see @ds/core native/attention.ts).
  */
 import { expectShape, InputError } from "@ds/core"
-import type * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs"
 import { type AttentionConfig, kvEntryDim } from "../config.ts"
 import type { BatchLayout } from "../layout.ts"
 import type { NativeAttentionKernels } from "./native.ts"
@@ -45,6 +45,8 @@ export interface HostKvCache {
   readonly lengths: Array<number>
   /** The key axis E: the longest length written so far (never shrinks, like the tensor cache's E). */
   extent: number
+  /** Writes so far: a reader that copied rows out (kv-cache.ts) knows when its copy is stale. */
+  writes: number
 }
 
 /** Bytes of one sequence's packed 8-bit keys: whole blocks of 16 keys. */
@@ -74,6 +76,7 @@ export const createHostKvCache = (
     keyScales: new Float32Array(format === "int8" ? batch * capacity : 0),
     lengths: Array(batch).fill(0),
     extent: 0,
+    writes: 0,
   }
 }
 
@@ -130,6 +133,7 @@ export const writeHostKvCacheArrays = (
     cache.lengths[b] = layout.keyLengths[b] as number
   }
   cache.extent = Math.max(cache.extent, ...layout.keyLengths)
+  cache.writes += 1
 }
 
 /** `writeHostKvCacheArrays` from tensors kv [B, T, kvWidth] and indexKeys [B, T, indexDim] (reads only the new rows). */
@@ -167,4 +171,60 @@ export const hostIndexKeys = (
     keys8: cache.keys8.subarray(b * bytes, b * bytes + packedKeyBytes(keys, indexDim)),
     keyScales: cache.keyScales.subarray(b * capacity, b * capacity + keys),
   }
+}
+
+/**
+ * Rows 0 .. keys − 1 of every sequence as one [B, keys, width] tensor (a copy of B · keys rows, the read the
+ * reference attention makes): `part` "kv" or "indexKeys" (float32 format only).
+ */
+export const hostCacheTensor = (cache: HostKvCache, part: "kv" | "indexKeys", keys: number): tf.Tensor3D => {
+  if (part === "indexKeys" && cache.indexKeyFormat !== "float32")
+    throw new InputError({ source: "indexKeyFormat", reason: "only float32 index keys can be read as a tensor" })
+  const width = part === "kv" ? cache.kvWidth : cache.indexDim
+  const store = part === "kv" ? cache.kv : cache.indexKeys
+  const values = new Float32Array(cache.batch * keys * width)
+  for (let b = 0; b < cache.batch; b++)
+    values.set(store.subarray(b * cache.capacity * width, (b * cache.capacity + keys) * width), b * keys * width)
+  return tf.tensor3d(values, [cache.batch, keys, width])
+}
+
+/**
+ * A new float32 cache holding the given sequences of the given caches, in order (join and leave of a running
+ * batch, apps/server): `picks` are [cache, row] pairs; every cache has the same capacity and widths. Copies only
+ * the valid rows of each picked sequence; E becomes the longest picked length.
+ */
+export const pickHostKvRows = (
+  picks: ReadonlyArray<readonly [HostKvCache, number]>,
+  capacity: number,
+  widths: { readonly kvWidth: number; readonly indexDim: number },
+): HostKvCache => {
+  const { kvWidth, indexDim } = widths
+  const batch = picks.length
+  const out: HostKvCache = {
+    batch,
+    capacity,
+    kvWidth,
+    indexDim,
+    indexKeyFormat: "float32",
+    kv: new Float32Array(batch * capacity * kvWidth),
+    indexKeys: new Float32Array(batch * capacity * indexDim),
+    keys8: new Int8Array(0),
+    keyScales: new Float32Array(0),
+    lengths: Array(batch).fill(0),
+    extent: 0,
+    writes: 0,
+  }
+  picks.forEach(([from, row], b) => {
+    if (from.indexKeyFormat !== "float32" || from.capacity !== capacity || from.kvWidth !== kvWidth)
+      throw new InputError({ source: "pickHostKvRows", reason: "every cache must be float32 with the same capacity" })
+    const length = from.lengths[row] as number
+    out.kv.set(hostKvRows(from, row, length), b * capacity * kvWidth)
+    out.indexKeys.set(
+      from.indexKeys.subarray(row * capacity * indexDim, (row * capacity + length) * indexDim),
+      b * capacity * indexDim,
+    )
+    out.lengths[b] = length
+  })
+  out.extent = Math.max(0, ...out.lengths)
+  return out
 }

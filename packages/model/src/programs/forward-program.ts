@@ -13,6 +13,7 @@ import { indicesToMask } from "@ds/attention"
 import { type CheckpointError, type ConfigError, InputError, SafetensorsError, writeSafetensors } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Schema } from "effect"
+import type { AttentionPath } from "../attention-path.ts"
 import { acquireCheckpoint } from "../checkpoint.ts"
 import {
   createModelCache,
@@ -39,6 +40,8 @@ export interface ForwardProgramOptions {
   readonly inputs: string
   /** Output safetensors path. */
   readonly out: string
+  /** Attention path (attention-path.ts). Default: the process default ("auto"). */
+  readonly attention?: AttentionPath
   /** Called after each call with its name and index (for a progress bar). */
   readonly onCall?: (event: { readonly name: string; readonly index: number; readonly total: number }) => void
 }
@@ -69,11 +72,21 @@ const checkCall = (call: ForwardCall, batch: number): number => {
 }
 
 /** Runs one call and returns its named output tensors (the caller disposes them). */
-export const runForwardCall = (model: Model, cache: ModelCache, call: ForwardCall): Map<string, tf.Tensor> => {
+export const runForwardCall = (
+  model: Model,
+  cache: ModelCache,
+  call: ForwardCall,
+  attention?: AttentionPath,
+): Map<string, tf.Tensor> => {
   const batch = cache.layers[0]?.lengths.length ?? 0
   const width = checkCall(call, batch)
   const tokens = tf.tensor2d(call.tokens.flat(), [batch, width], "int32")
-  const result = forward(model, tokens, { cache, startPos: call.start_pos, capture: true })
+  const result = forward(model, tokens, {
+    cache,
+    startPos: call.start_pos,
+    capture: true,
+    ...(attention === undefined ? {} : { attention }),
+  })
   tokens.dispose()
   const out = new Map<string, tf.Tensor>([[`${call.name}.logits`, tf.clone(result.logits)]])
   result.layers?.forEach((layer, l) => {
@@ -93,6 +106,7 @@ export const runForwardCalls = (
   model: Model,
   calls: ReadonlyArray<ForwardCall>,
   onCall?: ForwardProgramOptions["onCall"],
+  attention?: AttentionPath,
 ): Map<string, tf.Tensor> => {
   const batch = calls[0]?.tokens.length ?? 0
   const capacity = Math.max(1, ...calls.map((c) => c.start_pos + (c.tokens[0]?.length ?? 0)))
@@ -100,7 +114,7 @@ export const runForwardCalls = (
   const outputs = new Map<string, tf.Tensor>()
   try {
     calls.forEach((call, index) => {
-      for (const [name, t] of runForwardCall(model, cache, call)) outputs.set(name, t)
+      for (const [name, t] of runForwardCall(model, cache, call, attention)) outputs.set(name, t)
       onCall?.({ name: call.name, index, total: calls.length })
     })
   } catch (error) {
@@ -127,7 +141,7 @@ export const forwardProgram = (
         Effect.scoped(
           Effect.flatMap(acquireCheckpoint(options.checkpoint), ({ config, params }) =>
             Effect.try({
-              try: () => runForwardCalls({ config, params }, inputs.calls, options.onCall),
+              try: () => runForwardCalls({ config, params }, inputs.calls, options.onCall, options.attention),
               catch: (e) =>
                 e instanceof InputError ? e : new InputError({ source: options.inputs, reason: String(e) }),
             }),

@@ -7,6 +7,7 @@
  */
 import { type CheckpointError, type ConfigError, InputError, Rng, type SafetensorsError } from "@ds/core"
 import { Effect } from "effect"
+import type { AttentionPath } from "../attention-path.ts"
 import { acquireCheckpoint } from "../checkpoint.ts"
 import { type FinishReason, generate } from "../generate.ts"
 import { type ChatMessage, encodeChat } from "../tokenizer/chat-template.ts"
@@ -33,6 +34,8 @@ export interface GenerateProgramOptions {
   readonly stop?: ReadonlyArray<string>
   /** Default 0. */
   readonly seed?: number
+  /** Attention path (attention-path.ts). Default: the process default ("auto"). */
+  readonly attention?: AttentionPath
   /** Called with each new piece of text as it is generated. */
   readonly onText?: (delta: string) => void
 }
@@ -85,6 +88,7 @@ export const generateText = (
     },
     ...(tokenizer.eosId === undefined ? {} : { stopTokens: [tokenizer.eosId] }),
     rng: Rng.make(options.seed ?? 0).fork("generate"),
+    ...(options.attention === undefined ? {} : { attention: options.attention }),
     stopWhen: (_, tokens) => {
       text += decode(tokens[tokens.length - 1] as number)
       const { text: visible, stopped } = cutAtStop(text, stop)

@@ -17,6 +17,7 @@ import { cpus, loadavg, totalmem } from "node:os"
 import { renderLineChart } from "@ds/core"
 import { printTable, time, writeBenchResult } from "@ds/tooling/bench"
 import { nativeAttention, nativeAttentionReason } from "../src/index.ts"
+import { type BlasShape, shapeFlops } from "./blas-reference.ts"
 import { config671B, headDivisorFor, phaseSizes } from "./setup.ts"
 import { type PhaseBench, phaseBench } from "./steps.ts"
 
@@ -41,6 +42,12 @@ if (native === undefined) {
 /** Fewer repeats where one step takes long (the whole bench stays within minutes on 2 cores). */
 const repeatsAt = (position: number) => (position <= 16_384 ? 9 : position <= 65_536 ? 7 : 5)
 
+/** One product of the sgemm reference at one position: its shape, median time and rate. */
+interface BlasMeasured extends BlasShape {
+  readonly ms: number
+  readonly gflops: number
+}
+
 interface Measured {
   readonly position: number
   readonly dense_ms: number
@@ -48,10 +55,23 @@ interface Measured {
   readonly dsa_int8_ms: number
   readonly dense_gflops: number
   readonly dsa_gflops: number
+  readonly dsa_int8_gflops: number
+  /** The dense step's products as plain sgemm calls (blas-reference.ts), measured in the same rounds. */
+  readonly blas_ms: number
+  readonly blas_gflops: number
+  readonly blas: ReadonlyArray<BlasMeasured>
+  /** Each path's GFLOP/s over blas_gflops (dense ≥ 0.8 is the goal: the baseline at its best). */
+  readonly efficiency: { readonly dense: number; readonly dsa: number; readonly dsa_int8: number }
   readonly ratio: number
   readonly ratio_int8: number
   readonly ratio_with_projections: number
   readonly projection_ms: number
+}
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 /**
@@ -63,37 +83,72 @@ const interleavedMedians = async (fns: ReadonlyArray<() => void>, rounds: number
   const samples = fns.map(() => [] as Array<number>)
   for (let round = 0; round < rounds; round++)
     for (const [i, fn] of fns.entries()) samples[i]?.push((await time(fn, { warmup: 0, repeats: 1 })).medianMs)
-  return samples.map((xs) => {
-    const sorted = [...xs].sort((a, b) => a - b)
-    const mid = sorted.length >> 1
-    return sorted.length % 2 === 1
-      ? (sorted[mid] as number)
-      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-  })
+  return samples.map(median)
+}
+
+/** Runs the sgemm reference's products in turn, keeping each one's time (the warm-up run's samples are dropped). */
+const blasRun = (bench: PhaseBench, position: number) => {
+  const products = bench.blasProducts(position)
+  const samples = products.map(() => [] as Array<number>)
+  return {
+    run: () =>
+      products.forEach((p, i) => {
+        const start = performance.now()
+        p.run()
+        samples[i]?.push(performance.now() - start)
+      }),
+    measured: (): Array<BlasMeasured> =>
+      products.map(({ run: _, ...shape }, i) => {
+        const ms = median(samples[i]?.slice(1) ?? [])
+        return { ...shape, ms, gflops: shapeFlops(shape) / ms / 1e6 }
+      }),
+  }
 }
 
 const measurePhase = async (name: string, bench: PhaseBench): Promise<ReadonlyArray<Measured>> => {
   const projection = await time(bench.projections, { warmup: 1, repeats: 5 })
   const rows: Array<Measured> = []
   for (const position of positions) {
-    const [dense = 0, dsa = 0, dsaInt8 = 0] = await interleavedMedians(
-      [() => bench.dense(position), () => bench.dsa(position, "float32"), () => bench.dsa(position, "int8")],
+    const reference = blasRun(bench, position)
+    const [dense = 0, dsa = 0, dsaInt8 = 0, blasTotal = 0] = await interleavedMedians(
+      [
+        () => bench.dense(position),
+        () => bench.dsa(position, "float32"),
+        () => bench.dsa(position, "int8"),
+        reference.run,
+      ],
       repeatsAt(position),
     )
+    const blas = reference.measured()
+    const blasGflops = blas.reduce((total, p) => total + shapeFlops(p), 0) / blasTotal / 1e6
+    const gflops = {
+      dense: bench.denseFlops(position) / dense / 1e6,
+      dsa: bench.dsaFlops(position) / dsa / 1e6,
+      dsa_int8: bench.dsaFlops(position) / dsaInt8 / 1e6,
+    }
     rows.push({
       position,
       dense_ms: dense,
       dsa_ms: dsa,
       dsa_int8_ms: dsaInt8,
-      dense_gflops: bench.denseFlops(position) / dense / 1e6,
-      dsa_gflops: bench.dsaFlops(position) / dsa / 1e6,
+      dense_gflops: gflops.dense,
+      dsa_gflops: gflops.dsa,
+      dsa_int8_gflops: gflops.dsa_int8,
+      blas_ms: blasTotal,
+      blas_gflops: blasGflops,
+      blas,
+      efficiency: {
+        dense: gflops.dense / blasGflops,
+        dsa: gflops.dsa / blasGflops,
+        dsa_int8: gflops.dsa_int8 / blasGflops,
+      },
       ratio: dense / dsa,
       ratio_int8: dense / dsaInt8,
       ratio_with_projections: (dense + projection.medianMs) / (dsa + projection.medianMs),
       projection_ms: projection.medianMs,
     })
     console.log(
-      `${name} P=${position}: dense ${dense.toFixed(2)} ms, DSA ${dsa.toFixed(2)} ms, DSA int8 ${dsaInt8.toFixed(2)} ms`,
+      `${name} P=${position}: dense ${dense.toFixed(2)} ms, DSA ${dsa.toFixed(2)} ms, DSA int8 ${dsaInt8.toFixed(2)} ms, sgemm reference ${blasTotal.toFixed(2)} ms (${blas.map((p) => `${p.product} ${p.gflops.toFixed(0)}`).join(", ")} GFLOP/s)`,
     )
   }
   return rows
@@ -132,8 +187,13 @@ const tableRows = (rows: ReadonlyArray<Measured>, perToken: number) =>
     "DSA int8 ms": r.dsa_int8_ms,
     "dense ms/token": r.dense_ms / perToken,
     "DSA ms/token": r.dsa_ms / perToken,
+    "sgemm ms": r.blas_ms,
+    "sgemm GFLOP/s": r.blas_gflops,
     "dense GFLOP/s": r.dense_gflops,
+    "dense eff.": r.efficiency.dense,
     "DSA GFLOP/s": r.dsa_gflops,
+    "DSA eff.": r.efficiency.dsa,
+    "int8 eff.": r.efficiency.dsa_int8,
     "dense/DSA": r.ratio,
     "dense/DSA int8": r.ratio_int8,
     "with proj.": r.ratio_with_projections,
@@ -155,7 +215,10 @@ const growth = (rows: ReadonlyArray<Measured>, key: "dense_ms" | "dsa_ms" | "dsa
   const to = at(rows, 131_072)
   return from !== undefined && to !== undefined ? to[key] / from[key] : undefined
 }
+const lowestEfficiency = (rows: ReadonlyArray<Measured>) => Math.min(...rows.map((r) => r.efficiency.dense))
 const goals = {
+  dense_decode_efficiency_min: { value: lowestEfficiency(decode), goal: ">= 0.8" },
+  dense_prefill_efficiency_min: { value: lowestEfficiency(prefill), goal: ">= 0.8" },
   decode_ratio_128k: { value: at(decode, 131_072)?.ratio, goal: ">= 10" },
   decode_ratio_int8_128k: { value: at(decode, 131_072)?.ratio_int8, goal: ">= 10" },
   dsa_decode_growth_4k_to_128k: { value: growth(decode, "dsa_ms"), goal: "<= 5" },
@@ -174,7 +237,9 @@ const timed = [
   "E = P + 32 keys (the P cached keys/values already up-projected); DSA = write latent rows and index keys",
   "(8-bit: quantised) + absorb W_UK + index scores, exact top-2048 and sparse MQA attention in one native call +",
   "absorb W_UV. Excluded from both (timed once as projection_ms): wq_a, wq_b, wkv_a, indexer wq_b/wk/weights_proj, wo;",
-  "norms and RoPE. Median of interleaved repeats (dense, DSA, DSA int8 in turn); ms per step (prefill: per chunk of 32 tokens).",
+  "norms and RoPE. Median of interleaved repeats (dense, DSA, DSA int8, sgemm reference in turn); ms per step (prefill: per chunk of 32 tokens).",
+  "sgemm reference (blas_ms, blas_gflops, blas[] per product): the dense step's matrix products alone as cblas_sgemm calls on the same shapes",
+  "(full T x E rectangles; see bench/blas-reference.ts); efficiency = the path's GFLOP/s / blas_gflops.",
 ].join(" ")
 
 const record = {

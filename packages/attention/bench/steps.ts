@@ -19,6 +19,7 @@
  */
 import type { NativeAttentionKernels } from "../src/index.ts"
 import { packedKeyBytes } from "../src/index.ts"
+import { type BlasProduct, blasReference } from "./blas-reference.ts"
 import { fillRandom, type PhaseSizes, randomArray } from "./setup.ts"
 
 export type KeyFormat = "float32" | "int8"
@@ -35,6 +36,8 @@ export interface PhaseBench {
   /** The x-projections and wo for the T tokens (shared by both methods). */
   readonly projections: () => void
   readonly projectionFlops: number
+  /** The dense step's matrix products at position P as plain sgemm calls (blas-reference.ts). */
+  readonly blasProducts: (position: number) => ReadonlyArray<BlasProduct>
 }
 
 /** Causal prefix of each new token: t attends to keys 0 .. P + t. */
@@ -230,6 +233,18 @@ export const phaseBench = (
     })
   }
 
+  const blasProducts = blasReference(native, s, {
+    tokens,
+    capacity,
+    q,
+    qAbs,
+    kv,
+    wkvB: wkvb,
+    latent,
+    output: o,
+    ...(mha === undefined ? {} : { mha }),
+  })
+
   const keysSeen = (position: number) => sum(tokens, (t) => position + t + 1)
   const attentionPerKey = 2 * s.heads * (s.width + s.kvLora)
   return {
@@ -247,6 +262,7 @@ export const phaseBench = (
       attentionPerKey * sum(tokens, (t) => Math.min(s.topk, position + t + 1)),
     projections: projections.run,
     projectionFlops: projections.flops,
+    blasProducts,
   }
 }
 

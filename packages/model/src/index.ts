@@ -129,6 +129,7 @@ export {
   tokenizerFromJson,
   trainTokenizer,
 } from "./tokenizer/tokenizer.ts"
+export { type AnswerEvalOptions, answerAccuracy, answerRecall } from "./training/answer-eval.ts"
 export {
   paddedLength,
   type SupervisedExample,
@@ -145,6 +146,22 @@ export {
   textSource,
 } from "./training/data.ts"
 export { crossEntropy, type LossOptions, type LossResult, languageModelLoss, type TokenBatch } from "./training/loss.ts"
+export { type NeedleTaskOptions, needleExample, needleSource, needleTask } from "./training/needle-task.ts"
+export {
+  attentionRecallOf,
+  recallRows,
+  type StageLossOptions,
+  type StageLossResult,
+  stageLoss,
+} from "./training/stage-loss.ts"
+export {
+  defaultStage,
+  isTrainedInStage,
+  type StagePlan,
+  stagePlan,
+  type TrainingStage,
+  trainingStages,
+} from "./training/stages.ts"
 export {
   estimateStepBytes,
   StepMemoryError,

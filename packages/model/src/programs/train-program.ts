@@ -18,6 +18,13 @@
  *
  * Evaluations read the source's VALIDATION examples (never the training ones, and for tasks with a separate test
  * split never the test ones), so early stopping on them leaves the test figures unbiased.
+ *
+ * `stage` (training/stages.ts; docs/attention.md §11) picks what trains and on which loss: "sft" (default) as above,
+ * "dense" (dense attention), "indexer-warmup" (only the indexer, on the dense KL; no LM loss) or "sparse" (all, LM
+ * loss + the indexer KL on the selected set). The stages that train the indexer also log `indexer_kl` and `recall`
+ * (recall@k against dense attention) per step and plot them (indexer.svg, recall.svg); evaluations of the
+ * "answer_accuracy" kind also log `heldout_recall`. trainer_state.json records the stage: a resume under another
+ * stage fails, and the next stage starts in its own folder from this one's checkpoint (`init`).
  */
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -40,9 +47,11 @@ import { disposeParameters, initParameters } from "../params.ts"
 import { type PresetName, presets } from "../presets.ts"
 import { learningRateAt } from "../schedule.ts"
 import { byteTokenizer, type TextTokenizer, trainTokenizer } from "../tokenizer/tokenizer.ts"
+import { answerAccuracy, answerRecall } from "../training/answer-eval.ts"
 import { paddedLength, splitMicroBatches, toPackedTokenBatch, toTokenBatch } from "../training/batches.ts"
 import { type ExampleSource, readTextExamples, type TextExample, textSource } from "../training/data.ts"
 import { languageModelLoss, type TokenBatch } from "../training/loss.ts"
+import { defaultStage, stagePlan, type TrainingStage } from "../training/stages.ts"
 import { type StepMemoryError, stepMemoryError } from "../training/step-memory.ts"
 import { trainStep } from "../training/train-step.ts"
 import {
@@ -62,8 +71,11 @@ export interface SupervisedTask {
   readonly source: (tokenizer: TextTokenizer, rng: Rng) => ExampleSource
   /** Longest prompt + completion in tokens (the batch length is one less). */
   readonly sequenceLength: number
-  /** "exact_match": greedy completion equals the reference; "loss": validation cross-entropy. */
-  readonly evaluation: "exact_match" | "loss"
+  /**
+   * "exact_match": greedy completion equals the reference; "answer_accuracy": every completion token is the argmax
+   * at its position (one forward, with the stage's attention; plus recall@k); "loss": validation cross-entropy.
+   */
+  readonly evaluation: "exact_match" | "answer_accuracy" | "loss"
 }
 
 export interface TrainOptions {
@@ -112,6 +124,10 @@ export interface TrainOptions {
   readonly evalExamples?: number
   /** Save a checkpoint every this many steps (0 = only at the end). Default steps / 5. */
   readonly saveEvery?: number
+  /** Training stage (see the file comment). Default "sft". */
+  readonly stage?: TrainingStage
+  /** Weight λ of the indexer KL next to the LM loss in the sparse stage. Default 1. */
+  readonly indexerLossWeight?: number
   /** Continue from `out/checkpoint` if it exists. Default false. */
   readonly resume?: boolean
   /** Progress events (the CLI renders them as a bar); run in order inside the program. */
@@ -130,10 +146,14 @@ export type TrainEvent =
       readonly type: "step"
       readonly step: number
       readonly totalSteps: number
+      /** The stage's objective: the LM cross-entropy, or the indexer KL in the warm-up. */
       readonly loss: number
       readonly learningRate: number
       readonly gradNorm: number
       readonly tokensPerSecond: number
+      /** Indexer KL and recall@k, in the stages that train the indexer. */
+      readonly indexerKl?: number
+      readonly recall?: number
     }
   | { readonly type: "eval"; readonly step: number; readonly metric: string; readonly value: number }
   | { readonly type: "checkpoint"; readonly step: number; readonly path: string }
@@ -186,6 +206,8 @@ export const sftSettings = (options: TrainOptions) => ({
   balanceAlpha: options.balanceAlpha ?? 1e-4,
   biasUpdateSpeed: options.biasUpdateSpeed ?? 1e-3,
   seed: options.seed ?? 0,
+  // Only where it acts, so the settings hash of the other stages' runs is what it was before stages existed.
+  ...(options.stage === "sparse" ? { indexerLossWeight: options.indexerLossWeight ?? 1 } : {}),
 })
 
 /** Model, tokenizer and optimizer for a fresh run (or from `init`). */
@@ -195,7 +217,13 @@ const freshRun = (options: TrainOptions, corpus: ReadonlyArray<string>) =>
       const checkpoint = yield* loadCheckpoint(options.init)
       const model = { config: checkpoint.config, params: checkpoint.params }
       const tokenizer = checkpoint.tokenizer ?? byteTokenizer()
-      return { model, tokenizer, optimizer: freshOptimizer(model), startStep: 0, resumed: false } satisfies RunState
+      return {
+        model,
+        tokenizer,
+        optimizer: freshOptimizer(model, options.stage),
+        startStep: 0,
+        resumed: false,
+      } satisfies RunState
     }
     const tokenizer =
       options.tokenizerVocabSize !== undefined && corpus.length > 0
@@ -211,29 +239,52 @@ const freshRun = (options: TrainOptions, corpus: ReadonlyArray<string>) =>
       catch: (e) => (e instanceof ConfigError ? e : new ConfigError({ field: "(root)", reason: String(e) })),
     })
     const model = { config, params: initParameters(config, options.seed ?? 0) }
-    return { model, tokenizer, optimizer: freshOptimizer(model), startStep: 0, resumed: false } satisfies RunState
+    return {
+      model,
+      tokenizer,
+      optimizer: freshOptimizer(model, options.stage),
+      startStep: 0,
+      resumed: false,
+    } satisfies RunState
   })
 
 const emit = (options: TrainOptions, event: TrainEvent) => options.onEvent?.(event) ?? Effect.void
 
-const plotCurves = (out: string, evalMetric: string) =>
-  plotMetrics(out, [
-    { name: "loss", metrics: ["loss"], smoothing: 0.6, title: "training loss" },
+const plotCurves = (out: string, evalMetric: string, stage: TrainingStage) => {
+  const plan = stagePlan(stage)
+  return plotMetrics(out, [
+    ...(plan.languageModel ? [{ name: "loss", metrics: ["loss"], smoothing: 0.6, title: "training loss" }] : []),
     { name: "eval", metrics: [evalMetric], title: `validation ${evalMetric}` },
+    ...(plan.indexerLoss === "none"
+      ? []
+      : [
+          { name: "indexer", metrics: ["indexer_kl"], smoothing: 0.6, title: "indexer KL (mean per query row)" },
+          { name: "recall", metrics: ["recall"], smoothing: 0.6, title: "attention recall@k of the indexer" },
+        ]),
   ]).pipe(Effect.ignore)
+}
 
-/** Greedy exact-match accuracy of the completions, or the validation loss. */
+/** Greedy exact-match accuracy of the completions, answer accuracy (+ recall@k), or the validation loss. */
 const evaluate = (
   run: RunState,
   source: ExampleSource,
   evaluation: SupervisedTask["evaluation"],
   count: number,
   maxLength: number,
-) =>
+  stage: TrainingStage,
+): Effect.Effect<ReadonlyArray<{ metric: string; value: number }> | undefined, InputError> =>
   Effect.try({
     try: () => {
       const examples = source.validation(count)
       if (examples.length === 0) return undefined
+      if (evaluation === "answer_accuracy") {
+        // The dense stage is scored with the attention it trains; every other stage with top-k (what DSA runs).
+        const selection = stage === "dense" ? "dense" : "topk"
+        return [
+          { metric: "heldout_accuracy", value: answerAccuracy(run.model, examples, selection, { maxLength }) },
+          { metric: "heldout_recall", value: answerRecall(run.model, examples, { maxLength }) },
+        ]
+      }
       if (evaluation === "exact_match") {
         const eos = run.tokenizer.eosId
         const longest = Math.max(...examples.map((e) => e.completion.length))
@@ -248,14 +299,14 @@ const evaluate = (
           },
         )
         const correct = generations.filter((g, i) => g.tokens.join(",") === examples[i]?.completion.join(",")).length
-        return { metric: "heldout_accuracy", value: correct / examples.length }
+        return [{ metric: "heldout_accuracy", value: correct / examples.length }]
       }
       const result = tf.tidy(
         () => languageModelLoss(run.model, toTokenBatch(examples, paddedLength(examples, maxLength))).loss,
       )
       const value = result.dataSync()[0] as number
       result.dispose()
-      return { metric: "heldout_loss", value }
+      return [{ metric: "heldout_loss", value }]
     },
     catch: toInputError("evaluation"),
   })
@@ -269,7 +320,11 @@ export const trainProgram = (options: TrainOptions): Effect.Effect<TrainSummary,
     const hash = configHash(sftSettings(options))
     const resumed =
       options.resume === true
-        ? yield* loadTrainerCheckpoint(checkpointDir, { trainer: sftTrainer, configHash: hash })
+        ? yield* loadTrainerCheckpoint(checkpointDir, {
+            trainer: sftTrainer,
+            configHash: hash,
+            stage: options.stage ?? defaultStage,
+          })
         : Option.none()
     const run: RunState = Option.isSome(resumed)
       ? {
@@ -346,7 +401,8 @@ const trainLoop = (
     const evalEvery = options.evalEvery ?? Math.max(1, Math.floor(steps / 10))
     const saveEvery = options.saveEvery ?? Math.max(1, Math.floor(steps / 5))
     const evalExamples = options.evalExamples ?? 200
-    const evalMetric = task.evaluation === "exact_match" ? "heldout_accuracy" : "heldout_loss"
+    const evalMetric = task.evaluation === "loss" ? "heldout_loss" : "heldout_accuracy"
+    const stage = options.stage ?? defaultStage
     const pack = options.packing === true
     yield* Effect.tryPromise({ try: () => mkdir(options.out, { recursive: true }), catch: toInputError(options.out) })
     const { onEvent: _onEvent, data: _data, ...rest } = options
@@ -380,6 +436,8 @@ const trainLoop = (
             adamW,
             balanceAlpha: options.balanceAlpha ?? 1e-4,
             biasUpdateSpeed: options.biasUpdateSpeed ?? 1e-3,
+            stage,
+            ...(options.indexerLossWeight === undefined ? {} : { indexerLossWeight: options.indexerLossWeight }),
           })
           const tokens = microBatches.reduce((n, b) => n + (b.validLengths ?? []).reduce((a, v) => a + v, 0), 0)
           return { result, tokens }
@@ -391,7 +449,9 @@ const trainLoop = (
       finalLoss = result.loss
       const done = step + 1
       yield* metrics.log(done, {
-        loss: result.loss,
+        ...(result.crossEntropy === undefined ? {} : { loss: result.crossEntropy }),
+        ...(result.indexerKl === undefined ? {} : { indexer_kl: result.indexerKl }),
+        ...(result.recall === undefined ? {} : { recall: result.recall }),
         lr: learningRate,
         grad_norm: result.gradNorm,
         tokens_per_s: tokensPerSecond,
@@ -404,12 +464,15 @@ const trainLoop = (
         learningRate,
         gradNorm: result.gradNorm,
         tokensPerSecond,
+        ...(result.indexerKl === undefined ? {} : { indexerKl: result.indexerKl }),
+        ...(result.recall === undefined ? {} : { recall: result.recall }),
       })
       if ((evalEvery > 0 && done % evalEvery === 0) || done === steps) {
-        evaluation = yield* evaluate(run, source, task.evaluation, evalExamples, maxLength)
-        if (evaluation !== undefined) {
-          yield* metrics.log(done, { [evaluation.metric]: evaluation.value })
-          yield* emit(options, { type: "eval", step: done, metric: evaluation.metric, value: evaluation.value })
+        const measured = yield* evaluate(run, source, task.evaluation, evalExamples, maxLength, stage)
+        if (measured !== undefined) {
+          evaluation = measured[0]
+          yield* metrics.log(done, Object.fromEntries(measured.map((m) => [m.metric, m.value])))
+          for (const m of measured) yield* emit(options, { type: "eval", step: done, metric: m.metric, value: m.value })
         }
       }
       if ((saveEvery > 0 && done % saveEvery === 0) || done === steps) {
@@ -417,13 +480,13 @@ const trainLoop = (
         yield* saveTrainerCheckpoint(
           dir,
           { model: run.model, tokenizer: run.tokenizer, optimizer: run.optimizer },
-          { trainer: sftTrainer, step: done, seed, configHash: hash },
+          { trainer: sftTrainer, step: done, seed, configHash: hash, stage },
         )
         yield* emit(options, { type: "checkpoint", step: done, path: dir })
-        yield* plotCurves(options.out, evalMetric)
+        yield* plotCurves(options.out, evalMetric, stage)
       }
     }
-    if (run.startStep >= steps) yield* plotCurves(options.out, evalMetric)
+    if (run.startStep >= steps) yield* plotCurves(options.out, evalMetric, stage)
     yield* emit(options, {
       type: "done",
       step: Math.max(steps, run.startStep),

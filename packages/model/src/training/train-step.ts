@@ -2,22 +2,27 @@
  * One optimizer step over one or more micro-batches (gradient accumulation), then DeepSeek-V3's aux-loss-free
  * balancing of the MoE gate biases (docs/model.md §4):
  *
- *   g = Σ_m (n_m / N) ∇L_m          L_m: mean loss of micro-batch m over its n_m target tokens, N = Σ n_m
+ *   g = Σ_m (n_m / N) ∇_θ L_m       L_m: the stage's loss of micro-batch m (stage-loss.ts), n_m its target tokens
+ *                                   (its valid tokens in the indexer warm-up), N = Σ n_m; θ: the TRAINED parameters
  *   θ ← AdamW(θ, clip(g))           (optimizer.ts)
  *   b_e ← b_e + γ · sign(mean_e' load_e' − load_e)     per MoE layer, load = tokens routed to e over the step
  *
- * The optimizer's moments (trainer-state.ts `trainableParameters`) decide what is updated: not the gate biases, not
- * the indexer weights, which receive no gradient from the language-modelling loss (top-k is not differentiable;
- * their inputs are detached). Gradients are taken for every tfjs-trainable variable (watching fewer leaves
- * intermediate tensors of the indexer on the tape) and those without a moment are dropped.
+ * θ is exactly the optimizer's moments (trainer-state.ts `trainableParameters` of the run's stage): the gradient
+ * is taken with respect to those variables only, so frozen parameters (everything but the indexer in the warm-up;
+ * the indexer and the gate biases otherwise) get no backward pass. Recall@k is measured per step in the stages that
+ * train the indexer (stage-loss.ts), on the first micro-batch.
  */
 import * as tf from "@tensorflow/tfjs"
 import { isMoeLayer } from "../config.ts"
 import { type AdamWConfig, type AdamWState, adamWStep } from "../optimizer.ts"
 import type { Model } from "../transformer.ts"
-import { type LossOptions, languageModelLoss, type TokenBatch } from "./loss.ts"
+import type { TokenBatch } from "./loss.ts"
+import { attentionRecallOf, type StageLossOptions, stageLoss } from "./stage-loss.ts"
+import { stagePlan, type TrainingStage } from "./stages.ts"
 
-export interface TrainStepOptions extends LossOptions {
+export interface TrainStepOptions extends StageLossOptions {
+  /** The training stage (stages.ts). Default "sft" with `selection` as given (top-k by default). */
+  readonly stage?: TrainingStage
   readonly learningRate: number
   readonly adamW: AdamWConfig
   /** Bias update speed γ (DeepSeek-V3: 0.001); 0 = off. */
@@ -25,8 +30,14 @@ export interface TrainStepOptions extends LossOptions {
 }
 
 export interface TrainStepResult {
-  /** Mean cross-entropy over the step's target tokens. */
+  /** The stage's objective: mean cross-entropy over the step's target tokens (the indexer KL in the warm-up). */
   readonly loss: number
+  /** Mean cross-entropy (absent in the warm-up, which computes none). */
+  readonly crossEntropy?: number
+  /** mean over layers of the indexer KL (warm-up and sparse stage). */
+  readonly indexerKl?: number
+  /** Recall@k of the indexer against dense attention (warm-up and sparse stage). */
+  readonly recall?: number
   /** Global gradient norm before clipping. */
   readonly gradNorm: number
   /** Target tokens in the step. */
@@ -41,26 +52,42 @@ const targetCount = (batch: TokenBatch): number => {
   return n
 }
 
-/** Gradients of the loss of one micro-batch, keyed by parameter name, scaled by `weight`. */
-const microBatchGradients = (model: Model, batch: TokenBatch, weight: number, options: LossOptions) => {
-  const trainable = [...model.params.entries()].filter(([, v]) => v.trainable)
-  const nameOf = new Map(trainable.map(([name, v]) => [v.name, name]))
-  let crossEntropy = 0
-  let expertLoad: ReadonlyArray<Int32Array> = []
+/** Gradients of the stage loss of one micro-batch with respect to `trained` only, keyed by name, scaled by `weight`. */
+const microBatchGradients = (
+  model: Model,
+  batch: TokenBatch,
+  weight: number,
+  trained: ReadonlyArray<readonly [string, tf.Variable]>,
+  options: TrainStepOptions,
+) => {
+  const nameOf = new Map(trained.map(([name, v]) => [v.name, name]))
+  let parts: Omit<ReturnType<typeof stageLoss>, "loss"> = { expertLoad: [] }
   const { value, grads } = tf.variableGrads(
     () => {
-      const result = languageModelLoss(model, batch, options)
-      crossEntropy = result.crossEntropy
-      expertLoad = result.expertLoad
-      return tf.tidy(() => tf.mul(result.loss, weight)) as tf.Scalar
+      const { loss, ...rest } = stageLoss(model, batch, options.stage ?? "sft", options)
+      parts = rest
+      return tf.tidy(() => tf.mul(loss, weight)) as tf.Scalar
     },
-    trainable.map(([, v]) => v),
+    trained.map(([, v]) => v),
   )
   value.dispose()
   const named = new Map<string, tf.Tensor>()
   for (const [variableName, g] of Object.entries(grads)) named.set(nameOf.get(variableName) as string, g)
-  return { grads: named, crossEntropy, expertLoad }
+  return { grads: named, ...parts }
 }
+
+/** The variables of the optimizer's moments (what the step trains). */
+const trainedVariables = (model: Model, optimizer: AdamWState): Array<readonly [string, tf.Variable]> =>
+  [...optimizer.m.keys()].flatMap((name) => {
+    const v = model.params.get(name)
+    return v === undefined ? [] : [[name, v] as const]
+  })
+
+/** Tokens a micro-batch's loss averages over: its targets, or in the warm-up (no targets needed) its valid rows. */
+const weightCount = (batch: TokenBatch, stage: TrainingStage): number =>
+  stagePlan(stage).languageModel
+    ? targetCount(batch)
+    : (batch.validLengths?.reduce((a, v) => a + v, 0) ?? batch.batch * batch.length)
 
 const accumulate = (total: Map<string, tf.Tensor>, grads: Map<string, tf.Tensor>): void => {
   for (const [name, g] of grads) {
@@ -96,16 +123,27 @@ export const trainStep = (
   microBatches: ReadonlyArray<TokenBatch>,
   options: TrainStepOptions,
 ): TrainStepResult => {
-  const counts = microBatches.map(targetCount)
+  const stage = options.stage ?? "sft"
+  const plan = stagePlan(stage)
+  const counts = microBatches.map((b) => weightCount(b, stage))
   const total = counts.reduce((a, b) => a + b, 0)
+  const trained = trainedVariables(model, optimizer)
+  const first = microBatches[0]
+  // The sparse stage's forward attends to the selected keys only: recall needs a dense one (before the update).
+  const sparseRecall =
+    plan.indexerLoss === "sparse" && first !== undefined ? attentionRecallOf(model, first) : undefined
   const grads = new Map<string, tf.Tensor>()
-  let lossSum = 0
+  let ceSum = 0
+  let klSum = 0
+  let recall = sparseRecall
   const loads: Array<Int32Array> = []
   microBatches.forEach((batch, m) => {
     const weight = total === 0 ? 0 : (counts[m] as number) / total
-    const step = microBatchGradients(model, batch, weight, options)
+    const step = microBatchGradients(model, batch, weight, trained, options)
     accumulate(grads, step.grads)
-    lossSum += step.crossEntropy * weight
+    ceSum += (step.crossEntropy ?? 0) * weight
+    klSum += (step.indexerKl ?? 0) * weight
+    if (m === 0 && step.recall !== undefined) recall = step.recall
     step.expertLoad.forEach((load, i) => {
       const into = loads[i] ?? new Int32Array(load.length)
       for (let e = 0; e < load.length; e++) into[e] = (into[e] as number) + (load[e] as number)
@@ -114,6 +152,15 @@ export const trainStep = (
   })
   const gradNorm = adamWStep(model.params, grads, optimizer, options.learningRate, options.adamW)
   tf.dispose([...grads.values()])
-  updateGateBiases(model, loads, options.biasUpdateSpeed ?? 0)
-  return { loss: lossSum, gradNorm, targetTokens: total, expertLoad: loads }
+  // The warm-up freezes the whole main model, its routing biases included.
+  updateGateBiases(model, loads, plan.languageModel ? (options.biasUpdateSpeed ?? 0) : 0)
+  return {
+    loss: plan.languageModel ? ceSum : klSum,
+    ...(plan.languageModel ? { crossEntropy: ceSum } : {}),
+    ...(plan.indexerLoss === "none" ? {} : { indexerKl: klSum }),
+    ...(recall === undefined ? {} : { recall }),
+    gradNorm,
+    targetTokens: total,
+    expertLoad: loads,
+  }
 }

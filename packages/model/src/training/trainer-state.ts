@@ -11,6 +11,8 @@
  * (`trainableParameters`): every parameter that takes gradients (`isGradientTrained`: not the MoE gate biases,
  * which the aux-loss-free balancing moves) except the lightning indexer's, which no language-model or policy loss
  * reaches (its top-k is not differentiable; docs/attention.md §9). The moments saved are exactly those parameters.
+ * A run of another training stage (stages.ts: the indexer warm-up trains only the indexer, the sparse stage
+ * everything) trains that stage's set instead; trainer_state.json records the stage, and a resume checks it.
  *
  * Random choices of step s derive from (seed, s) (core's counter-based `Rng.fork`), so the generator's state is
  * its seed. `configHash` fingerprints the settings that shape the curve; a resume under other settings fails with
@@ -27,6 +29,7 @@ import { type AdamWState, initAdamW } from "../optimizer.ts"
 import { disposeParameters, isGradientTrained, type Parameters } from "../params.ts"
 import type { TextTokenizer } from "../tokenizer/tokenizer.ts"
 import type { Model } from "../transformer.ts"
+import { defaultStage, isTrainedInStage, type TrainingStage, trainingStages } from "./stages.ts"
 
 export const trainerStateFile = "trainer_state.json"
 export const optimizerFile = "optimizer.safetensors"
@@ -48,6 +51,8 @@ export const TrainerStateSchema = Schema.Struct({
   configHash: Schema.String,
   /** Names of the trained parameters, sorted: the moments in optimizer.safetensors. */
   trainable: Schema.Array(Schema.String),
+  /** The training stage (stages.ts); absent in states written before stages existed, which were "sft". */
+  stage: Schema.optional(Schema.Literals(trainingStages)),
 })
 export type TrainerState = typeof TrainerStateSchema.Type
 
@@ -61,12 +66,16 @@ export class TrainerStateError extends Schema.TaggedError<TrainerStateError>()("
   }
 }
 
-/** The parameters an optimizer trains (see the file comment), by name. */
-export const trainableParameters = (params: Parameters): Map<string, tf.Variable> =>
-  new Map([...params].filter(([name, v]) => v.trainable && isGradientTrained(name) && !name.includes(".indexer.")))
+/** The parameters an optimizer trains in `stage` (see the file comment; default "sft"), by name. */
+export const trainableParameters = (
+  params: Parameters,
+  stage: TrainingStage = defaultStage,
+): Map<string, tf.Variable> =>
+  new Map([...params].filter(([name, v]) => v.trainable && isGradientTrained(name) && isTrainedInStage(stage, name)))
 
-/** Zero AdamW moments for `trainableParameters(model.params)`. */
-export const freshOptimizer = (model: Model): AdamWState => initAdamW(trainableParameters(model.params))
+/** Zero AdamW moments for `trainableParameters(model.params, stage)`. */
+export const freshOptimizer = (model: Model, stage: TrainingStage = defaultStage): AdamWState =>
+  initAdamW(trainableParameters(model.params, stage))
 
 const canonical = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(canonical)
@@ -100,6 +109,8 @@ export interface TrainerStateInput {
   readonly step: number
   readonly seed: number
   readonly configHash: string
+  /** The training stage (`trainProgram` always records it; other trainers, e.g. GRPO, leave it out). */
+  readonly stage?: TrainingStage
 }
 
 const momentTensors = (optimizer: AdamWState): Map<string, TensorData> => {
@@ -124,6 +135,7 @@ export const saveTrainerCheckpoint = (
     seed: input.seed,
     configHash: input.configHash,
     trainable: [...checkpoint.optimizer.m.keys()].sort(),
+    ...(input.stage === undefined ? {} : { stage: input.stage }),
   }
   const files: Checkpoint = {
     config: checkpoint.model.config,
@@ -168,6 +180,8 @@ export interface ResumeExpectation {
   readonly trainer: string
   /** `configHash` of the resuming run's settings. */
   readonly configHash: string
+  /** The resuming run's stage (default "sft"): a checkpoint of another stage is refused. */
+  readonly stage?: TrainingStage
 }
 
 const mismatch = (file: string, what: string, saved: unknown, now: unknown) =>
@@ -215,12 +229,20 @@ export const loadTrainerCheckpoint = (
     const file = path.join(dir, trainerStateFile)
     if (state.trainer !== expect.trainer)
       return yield* Effect.fail(mismatch(file, "trainer", state.trainer, expect.trainer))
+    const stage = expect.stage ?? defaultStage
+    if ((state.stage ?? defaultStage) !== stage)
+      return yield* Effect.fail(
+        new TrainerStateError({
+          path: file,
+          reason: `the checkpoint is of stage "${state.stage ?? defaultStage}", this run is --stage ${stage}; resume it with --stage ${state.stage ?? defaultStage}, or start the new stage in another folder with --init ${dir}`,
+        }),
+      )
     if (state.configHash !== expect.configHash)
       return yield* Effect.fail(mismatch(file, "settings hash", state.configHash, expect.configHash))
     const loaded = yield* loadCheckpoint(dir)
     const model: Model = { config: loaded.config, params: loaded.params }
     const restore = Effect.gen(function* () {
-      const optimizer = freshOptimizer(model)
+      const optimizer = freshOptimizer(model, stage)
       const trainable = [...optimizer.m.keys()].sort()
       if (trainable.join("\n") !== state.trainable.join("\n"))
         return yield* Effect.fail(

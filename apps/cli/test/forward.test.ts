@@ -20,10 +20,12 @@ const maxRelativeExcess = (actual: TensorData, expected: TensorData, atol: numbe
 }
 
 describe("ds forward", () => {
-  it("reproduces the golden logits, indexer attend masks and gate weights of every call", async () => {
+  it("--attention fused reproduces the golden logits, indexer attend masks and gate weights of every call", async () => {
     const out = join(mkdtempSync(join(tmpdir(), "ds-forward-")), "out.safetensors")
     const { code, stderr } = await runDs([
       "forward",
+      "--attention",
+      "fused",
       "--checkpoint",
       golden,
       "--inputs",

@@ -48,10 +48,13 @@ export const describeAttentionPath = (path: AttentionPath = processDefault): str
 }
 
 /**
- * The measured crossover of the fused path (docs/model.md §9): a chunk whose key axis E is at most
- * `DENSE_KEY_FACTOR` × index_topk runs faster on the masked-dense reference layer than on the native DSA call.
+ * The measured crossover of the fused path (docs/model.md §9): a multi-token chunk whose key axis E is at most
+ * `DENSE_KEY_FACTOR` × index_topk takes the masked-dense reference layer. Measured with
+ * `bench/context.bench.ts` (small preset, one layer, T = E = 16 .. 512): the native DSA call was faster at every
+ * size (1.06x at E = 16, 2.6x at 32, 3.7x at 128, 17x at 512), so on this build no chunk is faster dense and the
+ * factor is 0; a build whose dense layer wins at short E raises it from the same table.
  */
-export const DENSE_KEY_FACTOR = 1
+export const DENSE_KEY_FACTOR = 0
 
 /** Whether a fused-path chunk of `tokens` new tokens over `keys` keys should take the masked-dense layer. */
 export const prefersDense = (tokens: number, keys: number, indexTopk: number): boolean =>

@@ -9,7 +9,7 @@ import { initBackend, Rng, type TensorData } from "@ds/core"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { prefersDense, resolveAttentionPath } from "../src/attention-path.ts"
+import { resolveAttentionPath } from "../src/attention-path.ts"
 import { loadCheckpoint } from "../src/checkpoint.ts"
 import { decodeModelConfig } from "../src/config.ts"
 import { disposeParameters, initParameters } from "../src/params.ts"
@@ -200,12 +200,6 @@ describe("fused vs reference on random uneven batches", () => {
         expect(step.experts, `step ${i}`).toEqual(ref.experts)
         expect(ref.paths.every((p) => p === "reference")).toBe(true)
       })
-      // Past index_topk keys the chunks run the DSA layer (the first, short ones may run masked-dense).
-      expect(fused.some((step) => step.paths.every((p) => p === "dsa"))).toBe(true)
+      expect(fused.every((step) => step.paths.every((p) => p === "dsa"))).toBe(true)
     })
-
-  it("a short multi-token chunk takes the masked-dense layer only within the measured rule", () => {
-    expect(prefersDense(1, 2, 4)).toBe(false)
-    expect(prefersDense(8, 4 * config.index_topk + 1, config.index_topk)).toBe(false)
-  })
 })

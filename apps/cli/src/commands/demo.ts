@@ -6,7 +6,7 @@
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { demoOutDir, demoProgram } from "../recipes/demo.ts"
-import { backendFlag, seedFlag } from "./options.ts"
+import { attentionFlag, backendFlag, seedFlag, useAttention } from "./options.ts"
 import { computeLayer } from "./run-compute.ts"
 
 const percent = (x: number) => `${(100 * x).toFixed(1)}%`
@@ -24,9 +24,11 @@ export const demo = Command.make(
     ),
     seed: seedFlag,
     backend: backendFlag,
+    attention: attentionFlag,
   },
   (options) =>
     Effect.gen(function* () {
+      yield* useAttention(options.attention)
       const out = Option.getOrElse(options.out, () => demoOutDir(options.quick))
       const summary = yield* demoProgram({ quick: options.quick, seed: options.seed, out })
       const { sft, grpo } = summary

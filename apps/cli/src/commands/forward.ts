@@ -5,7 +5,7 @@
 import { forwardProgram } from "@ds/model"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { backendFlag } from "./options.ts"
+import { attentionFlag, backendFlag, useAttention } from "./options.ts"
 import { computeLayer, progressCallback } from "./run-compute.ts"
 
 export const forward = Command.make(
@@ -19,14 +19,17 @@ export const forward = Command.make(
     ),
     out: Flag.File("out").pipe(Flag.withDescription("Safetensors file to write the outputs to")),
     backend: backendFlag,
+    attention: attentionFlag,
   },
   (options) =>
     Effect.gen(function* () {
+      yield* useAttention(options.attention)
       const bar = yield* progressCallback
       const names = yield* forwardProgram({
         checkpoint: options.checkpoint,
         inputs: options.inputs,
         out: options.out,
+        attention: options.attention,
         onCall: ({ name, index, total }) =>
           bar.update({ task: "forward", done: index + 1, total, unit: "call", info: { call: name } }),
       })
@@ -42,6 +45,11 @@ export const forward = Command.make(
       command:
         "ds forward --checkpoint tooling/fixtures/golden/base --inputs tooling/fixtures/golden/base/inputs.json --out /tmp/out.safetensors",
       description: "Reproduce DeepSeek's reference outputs for the tiny golden model",
+    },
+    {
+      command:
+        "ds forward --attention reference --checkpoint tooling/fixtures/golden/base --inputs tooling/fixtures/golden/base/inputs.json --out /tmp/out-reference.safetensors",
+      description: "The same on the plain-tfjs reference attention (the default, auto, runs the fused native kernels)",
     },
   ]),
 )

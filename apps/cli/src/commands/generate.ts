@@ -11,7 +11,7 @@ import { additionExample } from "@ds/grpo"
 import { generateProgram } from "@ds/model"
 import { Console, Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { backendFlag, checkpointFlag } from "./options.ts"
+import { attentionFlag, backendFlag, checkpointFlag, useAttention } from "./options.ts"
 import { computeLayer } from "./run-compute.ts"
 
 /** `--addition` (or the missing prompt) is not a sum the addition checkpoint can answer. */
@@ -77,14 +77,17 @@ export const generate = Command.make(
     ),
     seed: Flag.Int("seed").pipe(Flag.withDefault(0)),
     backend: backendFlag,
+    attention: attentionFlag,
   },
   (options) =>
     Effect.gen(function* () {
+      yield* useAttention(options.attention)
       const topK = Option.getOrUndefined(options.topK)
       const topP = Option.getOrUndefined(options.topP)
       const sampling = {
         checkpoint: options.checkpoint,
         seed: options.seed,
+        attention: options.attention,
         ...(topK === undefined ? {} : { topK }),
         ...(topP === undefined ? {} : { topP }),
       }

@@ -94,4 +94,6 @@ export const cliRows: CoverageTable = {
   },
   "ds forward --checkpoint tooling/fixtures/golden/base --inputs tooling/fixtures/golden/base/inputs.json --out /tmp/out.safetensors":
     { kind: "run", shows: /^wrote \d+ tensors to \/tmp\/out\.safetensors$/m },
+  "ds forward --attention reference --checkpoint tooling/fixtures/golden/base --inputs tooling/fixtures/golden/base/inputs.json --out /tmp/out-reference.safetensors":
+    { kind: "run", shows: /^wrote \d+ tensors to \/tmp\/out-reference\.safetensors$/m },
 }

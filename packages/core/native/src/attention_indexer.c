@@ -24,17 +24,15 @@
 
 #include "attention_kernels.h"
 
-typedef float v16 __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-
 #define LANES 16
 #define CHUNK 4
+#define CHUNK_ROWS (CHUNK * LANES)
 /* Keys per block: 256 keys of 128 dims = 128 KiB, L2-resident while the query chunks pass over them. */
 #define KEY_BLOCK 256
 
 typedef struct {
-  const float* qT; /* [chunks][DI][CHUNK · LANES], 64-byte aligned */
-  const float* w;  /* [chunks · CHUNK · LANES] */
+  const float* qT; /* [chunks][DI][CHUNK_ROWS], 64-byte aligned */
+  const float* w;  /* [chunks · CHUNK_ROWS] */
   const float* keys;
   int64_t tokens, dim, ld, chunks;
   /* Vectors per token (padded heads / 16). */
@@ -42,93 +40,150 @@ typedef struct {
   float* scores;
 } f32_job;
 
-/* max(x, 0) lane-wise: x where x > 0, else +0 (a macro: 64-byte vectors are not passed by value). */
-#define RELU(x) ((v16)((v16i)(x) & ((x) > zero)))
-
-static inline __attribute__((always_inline)) float lane_sum(const float* x) {
-  float total = 0.0f;
-  for (int l = 0; l < LANES; l++) total += x[l];
-  return total;
-}
-
-/* Adds Σ_lanes w · ReLU(acc[v]) of chunk c into the scores of key s, one horizontal sum per token run. */
-static inline __attribute__((always_inline)) void reduce_key(const f32_job* job, int64_t c, const v16* acc,
-                                                             int64_t s) {
-  const v16 zero = {0};
-  const v16* w = (const v16*)(job->w + c * CHUNK * LANES);
-  int64_t token = (c * CHUNK) / job->vectors_per_token;
-  v16 run = RELU(acc[0]) * w[0];
-  for (int v = 1; v < CHUNK; v++) {
-    const int64_t owner = (c * CHUNK + v) / job->vectors_per_token;
-    const v16 part = RELU(acc[v]) * w[v];
-    if (owner == token) {
-      run += part;
-      continue;
-    }
-    if (token < job->tokens) job->scores[token * job->ld + s] += lane_sum((const float*)&run);
-    run = part;
-    token = owner;
+/*
+ * Adds part[v] (v < CHUNK: Σ over the 16 lanes of vector v of chunk c, already ReLU'd and weighted) into the scores
+ * of key s, one add per token: vector v belongs to token (c · CHUNK + v) / vectors_per_token.
+ */
+static inline __attribute__((always_inline)) void add_parts(const f32_job* job, int64_t c, const float* part,
+                                                            int64_t s) {
+  for (int v = 0; v < CHUNK; v++) {
+    const int64_t token = (c * CHUNK + v) / job->vectors_per_token;
+    if (token < job->tokens) job->scores[token * job->ld + s] += part[v];
   }
-  if (token < job->tokens) job->scores[token * job->ld + s] += lane_sum((const float*)&run);
 }
 
-/* `keys` (1 or 4) keys from s against the 4 vectors of chunk c. */
-static inline __attribute__((always_inline)) void chunk_keys(const f32_job* job, int64_t c, int64_t s, int keys) {
+/* Portable path: 64 lane sums per key in plain C (GCC vectorises it for the baseline ISA). */
+static void chunk_key_portable(const f32_job* job, int64_t c, int64_t s) {
+  const float* qc = job->qT + c * job->dim * CHUNK_ROWS;
+  const float* k = job->keys + s * job->dim;
+  float acc[CHUNK_ROWS] = {0};
+  for (int64_t d = 0; d < job->dim; d++)
+    for (int l = 0; l < CHUNK_ROWS; l++) acc[l] += qc[d * CHUNK_ROWS + l] * k[d];
+  const float* w = job->w + c * CHUNK_ROWS;
+  float part[CHUNK] = {0};
+  for (int l = 0; l < CHUNK_ROWS; l++) part[l / LANES] += (acc[l] > 0.0f ? acc[l] : 0.0f) * w[l];
+  add_parts(job, c, part, s);
+}
+
+static void range_portable(void* context, int64_t s_begin, int64_t s_end) {
+  const f32_job* job = context;
+  for (int64_t b0 = s_begin; b0 < s_end; b0 += KEY_BLOCK) {
+    const int64_t b1 = b0 + KEY_BLOCK < s_end ? b0 + KEY_BLOCK : s_end;
+    for (int64_t c = 0; c < job->chunks; c++)
+      for (int64_t s = b0; s < b1; s++) chunk_key_portable(job, c, s);
+  }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define DS_X86 1
+
+/*
+ * AVX-512: `keys` keys (4, or 1 for the remainder; a constant once inlined) × the 4 zmm vectors of chunk c, so up
+ * to 16 accumulators; per dim 4 query loads and 4 key broadcasts feed 16 FMAs.
+ */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void chunk_keys_avx512(const f32_job* job,
+                                                                                         int64_t c, int64_t s,
+                                                                                         const int keys) {
   const int64_t dim = job->dim;
-  const float* qc = job->qT + c * dim * CHUNK * LANES;
-  const float* k0 = job->keys + s * dim;
-  const float* k1 = keys > 1 ? k0 + dim : k0;
-  const float* k2 = keys > 2 ? k0 + 2 * dim : k0;
-  const float* k3 = keys > 3 ? k0 + 3 * dim : k0;
-  v16 acc[4][CHUNK] = {{{0}}};
+  const float* qc = job->qT + c * dim * CHUNK_ROWS;
+  const float* k = job->keys + s * dim;
+  __m512 acc[4][CHUNK];
+#pragma GCC unroll 4
+  for (int p = 0; p < keys; p++)
+#pragma GCC unroll 4
+    for (int v = 0; v < CHUNK; v++) acc[p][v] = _mm512_setzero_ps();
   for (int64_t d = 0; d < dim; d++) {
-    const v16* q = (const v16*)(qc + d * CHUNK * LANES);
-    const float a = k0[d], b = k1[d], e = k2[d], f = k3[d];
-    for (int v = 0; v < CHUNK; v++) {
-      acc[0][v] += q[v] * a;
-      if (keys > 1) acc[1][v] += q[v] * b;
-      if (keys > 2) acc[2][v] += q[v] * e;
-      if (keys > 3) acc[3][v] += q[v] * f;
+    const float* q = qc + d * CHUNK_ROWS;
+    const __m512 q0 = _mm512_load_ps(q), q1 = _mm512_load_ps(q + 16);
+    const __m512 q2 = _mm512_load_ps(q + 32), q3 = _mm512_load_ps(q + 48);
+#pragma GCC unroll 4
+    for (int p = 0; p < keys; p++) {
+      const __m512 b = _mm512_set1_ps(k[p * dim + d]);
+      acc[p][0] = _mm512_fmadd_ps(q0, b, acc[p][0]);
+      acc[p][1] = _mm512_fmadd_ps(q1, b, acc[p][1]);
+      acc[p][2] = _mm512_fmadd_ps(q2, b, acc[p][2]);
+      acc[p][3] = _mm512_fmadd_ps(q3, b, acc[p][3]);
     }
   }
-  for (int p = 0; p < keys; p++) reduce_key(job, c, acc[p], s + p);
+  const float* w = job->w + c * CHUNK_ROWS;
+#pragma GCC unroll 4
+  for (int p = 0; p < keys; p++) {
+    float part[CHUNK];
+#pragma GCC unroll 4
+    for (int v = 0; v < CHUNK; v++) {
+      const __m512 relu = _mm512_max_ps(acc[p][v], _mm512_setzero_ps());
+      part[v] = _mm512_reduce_add_ps(_mm512_mul_ps(relu, _mm512_load_ps(w + v * LANES)));
+    }
+    add_parts(job, c, part, s + p);
+  }
 }
 
-/* All chunks' scores for keys [s_begin, s_end), `step` (1 or 4) keys at a time. */
-static inline __attribute__((always_inline)) void score_range(void* context, int64_t s_begin, int64_t s_end,
-                                                              int step) {
+__attribute__((target("avx512f,fma"))) static void range_avx512(void* context, int64_t s_begin, int64_t s_end) {
   const f32_job* job = context;
   for (int64_t b0 = s_begin; b0 < s_end; b0 += KEY_BLOCK) {
     const int64_t b1 = b0 + KEY_BLOCK < s_end ? b0 + KEY_BLOCK : s_end;
     for (int64_t c = 0; c < job->chunks; c++) {
       int64_t s = b0;
-      for (; s + step <= b1; s += step) chunk_keys(job, c, s, step);
-      for (; s < b1; s++) chunk_keys(job, c, s, 1);
+      for (; s + 4 <= b1; s += 4) chunk_keys_avx512(job, c, s, 4);
+      for (; s < b1; s++) chunk_keys_avx512(job, c, s, 1);
     }
   }
 }
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#define DS_X86 1
-__attribute__((target("avx512f,fma"))) static void range_avx512(void* job, int64_t a, int64_t b) {
-  score_range(job, a, b, 4);
+/*
+ * AVX2 + FMA (16 ymm registers): one key × the 8 ymm vectors of chunk c, 8 accumulators; per dim one key
+ * broadcast and 8 FMAs with their query operand from memory (L1).
+ */
+__attribute__((target("avx2,fma"))) static void chunk_key_avx2(const f32_job* job, int64_t c, int64_t s) {
+  const int64_t dim = job->dim;
+  const float* qc = job->qT + c * dim * CHUNK_ROWS;
+  const float* k = job->keys + s * dim;
+  __m256 acc[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < 8; v++) acc[v] = _mm256_setzero_ps();
+  for (int64_t d = 0; d < dim; d++) {
+    const float* q = qc + d * CHUNK_ROWS;
+    const __m256 b = _mm256_broadcast_ss(k + d);
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; v++) acc[v] = _mm256_fmadd_ps(_mm256_load_ps(q + v * 8), b, acc[v]);
+  }
+  const float* w = job->w + c * CHUNK_ROWS;
+  float part[CHUNK];
+#pragma GCC unroll 4
+  for (int v = 0; v < CHUNK; v++) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 lo = _mm256_mul_ps(_mm256_max_ps(acc[2 * v], zero), _mm256_load_ps(w + v * LANES));
+    const __m256 hi = _mm256_mul_ps(_mm256_max_ps(acc[2 * v + 1], zero), _mm256_load_ps(w + v * LANES + 8));
+    const __m256 both = _mm256_add_ps(lo, hi);
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(both), _mm256_extractf128_ps(both, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    part[v] = _mm_cvtss_f32(x);
+  }
+  add_parts(job, c, part, s);
 }
-__attribute__((target("avx2,fma"))) static void range_avx2(void* job, int64_t a, int64_t b) {
-  score_range(job, a, b, 1);
+
+__attribute__((target("avx2,fma"))) static void range_avx2(void* context, int64_t s_begin, int64_t s_end) {
+  const f32_job* job = context;
+  for (int64_t b0 = s_begin; b0 < s_end; b0 += KEY_BLOCK) {
+    const int64_t b1 = b0 + KEY_BLOCK < s_end ? b0 + KEY_BLOCK : s_end;
+    for (int64_t c = 0; c < job->chunks; c++)
+      for (int64_t s = b0; s < b1; s++) chunk_key_avx2(job, c, s);
+  }
 }
 #endif
-static void range_baseline(void* job, int64_t a, int64_t b) { score_range(job, a, b, 1); }
 
 static ds_attn_range_fn pick_range_fn(void) {
   const char* cap = getenv("DS_ATTENTION_ISA");
-  if (cap != NULL && strcmp(cap, "scalar") == 0) return range_baseline;
+  if (cap != NULL && strcmp(cap, "scalar") == 0) return range_portable;
 #ifdef DS_X86
   __builtin_cpu_init();
   const bool avx2_only = cap != NULL && strcmp(cap, "avx2") == 0;
   if (!avx2_only && __builtin_cpu_supports("avx512f")) return range_avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return range_avx2;
 #endif
-  return range_baseline;
+  return range_portable;
 }
 
 /* Keys per grain of the two-thread loop, and multiply-adds below which one thread does it all. */

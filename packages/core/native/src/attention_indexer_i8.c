@@ -14,7 +14,9 @@
  *
  * so one 64-byte load holds 4 dims of 16 keys and a broadcast 4-byte group of the query multiplies all 16 at
  * once (AVX-512 VNNI vpdpbusd; AVX2 vpmaddubsw with the sign trick; a scalar loop elsewhere; the environment
- * variable DS_ATTENTION_ISA = avx2 | scalar caps the choice, for tests). Grains of key blocks are shared by 2
+ * variable DS_ATTENTION_ISA = avx2 | scalar caps the choice, for tests). Each token's query rows are padded with
+ * zero rows to a multiple of 8, so the vector paths run fixed-size steps with 8 independent accumulator chains
+ * (a dependent chain of vpdpbusd waits its 5-cycle latency on every step). Grains of key blocks are shared by 2
  * threads (attention_parallel.c; OpenBLAS is not involved, so they do not compete with its threads).
  */
 #include <math.h>
@@ -30,6 +32,8 @@
 #endif
 
 #define KEYS_PER_BLOCK 16
+/* Query rows per step of the vector paths; each token's heads are padded to a multiple of it with zero rows. */
+#define ROW_GROUP 8
 
 int64_t ds_packed_i8_offset(int64_t s, int64_t d, int64_t dim) {
   return (s / KEYS_PER_BLOCK) * KEYS_PER_BLOCK * dim + (d / 4) * 64 + (s % KEYS_PER_BLOCK) * 4 + d % 4;
@@ -63,7 +67,7 @@ typedef struct {
   const int32_t* qsum; /* [R]: Σ_d q8 (the VNNI path's correction for its unsigned operand) */
   const int8_t* keys8; /* packed */
   const float* key_scale;
-  int64_t tokens, heads, dim, key_count, ld;
+  int64_t tokens, heads /* rows per token, padded to ROW_GROUP */, dim, key_count, ld;
   float* scores;
 } i8_job;
 
@@ -84,26 +88,31 @@ static void block_scores_scalar(const i8_job* job, const int8_t* block, const in
 }
 
 #ifdef DS_X86
+/* The 4-byte group g of query row r, broadcast to every 32-bit lane (folds into vpdpbusd's {1to16} operand). */
+typedef int32_t __attribute__((may_alias, aligned(1))) group_bytes;
+#define QUERY_GROUP(q, r, dim, g) (*(const group_bytes*)((q) + (r) * (dim) + (g) * 4))
+
 __attribute__((target("avx512f,avx512vnni"))) static void block_scores_vnni(const i8_job* job, const int8_t* block,
                                                                             const int8_t* q8, const float* qw,
                                                                             const int32_t* qsum, float* acc) {
   const __m512i flip = _mm512_set1_epi8((char)0x80);
-  const int64_t groups = job->dim / 4;
+  const int64_t groups = job->dim / 4, dim = job->dim;
   __m512 total = _mm512_setzero_ps();
-  for (int64_t j0 = 0; j0 < job->heads; j0 += 8) {
-    const int rows = job->heads - j0 < 8 ? (int)(job->heads - j0) : 8;
-    __m512i dot[8];
-    for (int r = 0; r < 8; r++) dot[r] = _mm512_setzero_si512();
+  /* Rows in groups of ROW_GROUP (the caller pads them with zero queries): 8 independent accumulator chains. */
+  for (int64_t j0 = 0; j0 < job->heads; j0 += ROW_GROUP) {
+    const int8_t* q = q8 + j0 * dim;
+    __m512i dot[ROW_GROUP];
+#pragma GCC unroll 8
+    for (int r = 0; r < ROW_GROUP; r++) dot[r] = _mm512_setzero_si512();
     for (int64_t g = 0; g < groups; g++) {
       /* k8 + 128 as unsigned bytes: dpbusd multiplies unsigned (keys) by signed (query) bytes. */
       const __m512i keys = _mm512_xor_si512(_mm512_loadu_si512((const void*)(block + g * 64)), flip);
-      for (int r = 0; r < rows; r++) {
-        int32_t group;
-        memcpy(&group, q8 + (j0 + r) * job->dim + g * 4, sizeof group);
-        dot[r] = _mm512_dpbusd_epi32(dot[r], keys, _mm512_set1_epi32(group));
-      }
+#pragma GCC unroll 8
+      for (int r = 0; r < ROW_GROUP; r++)
+        dot[r] = _mm512_dpbusd_epi32(dot[r], keys, _mm512_set1_epi32(QUERY_GROUP(q, r, dim, g)));
     }
-    for (int r = 0; r < rows; r++) {
+#pragma GCC unroll 8
+    for (int r = 0; r < ROW_GROUP; r++) {
       const __m512i exact = _mm512_sub_epi32(dot[r], _mm512_set1_epi32(128 * qsum[j0 + r]));
       const __m512 relu = _mm512_cvtepi32_ps(_mm512_max_epi32(exact, _mm512_setzero_si512()));
       total = _mm512_fmadd_ps(_mm512_set1_ps(qw[j0 + r]), relu, total);
@@ -117,27 +126,30 @@ __attribute__((target("avx2,fma"))) static void block_scores_avx2(const i8_job* 
                                                                   const int32_t* qsum, float* acc) {
   (void)qsum;
   const __m256i ones = _mm256_set1_epi16(1);
-  const int64_t groups = job->dim / 4;
+  const int64_t groups = job->dim / 4, dim = job->dim;
   __m256 total[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  /* 4 rows × 2 halves of 8 keys: 8 accumulators (16 ymm registers in all); heads are padded to ROW_GROUP. */
   for (int64_t j0 = 0; j0 < job->heads; j0 += 4) {
-    const int rows = job->heads - j0 < 4 ? (int)(job->heads - j0) : 4;
+    const int8_t* q = q8 + j0 * dim;
     __m256i dot[4][2];
+#pragma GCC unroll 4
     for (int r = 0; r < 4; r++) dot[r][0] = dot[r][1] = _mm256_setzero_si256();
     for (int64_t g = 0; g < groups; g++) {
-      for (int half = 0; half < 2; half++) {
-        /* |k| (unsigned) times sign(k)·q (signed): each byte pair sums to at most 2·127·127, no saturation. */
-        const __m256i keys = _mm256_loadu_si256((const __m256i*)(block + g * 64 + half * 32));
-        const __m256i magnitude = _mm256_sign_epi8(keys, keys);
-        for (int r = 0; r < rows; r++) {
-          int32_t group;
-          memcpy(&group, q8 + (j0 + r) * job->dim + g * 4, sizeof group);
-          const __m256i signed_q = _mm256_sign_epi8(_mm256_set1_epi32(group), keys);
-          const __m256i pairs = _mm256_maddubs_epi16(magnitude, signed_q);
-          dot[r][half] = _mm256_add_epi32(dot[r][half], _mm256_madd_epi16(pairs, ones));
-        }
+      const __m256i keys0 = _mm256_loadu_si256((const __m256i*)(block + g * 64));
+      const __m256i keys1 = _mm256_loadu_si256((const __m256i*)(block + g * 64 + 32));
+      /* |k| (unsigned) times sign(k)·q (signed): each byte pair sums to at most 2·127·127, no saturation. */
+      const __m256i magnitude0 = _mm256_sign_epi8(keys0, keys0), magnitude1 = _mm256_sign_epi8(keys1, keys1);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++) {
+        const __m256i group = _mm256_set1_epi32(QUERY_GROUP(q, r, dim, g));
+        const __m256i pairs0 = _mm256_maddubs_epi16(magnitude0, _mm256_sign_epi8(group, keys0));
+        const __m256i pairs1 = _mm256_maddubs_epi16(magnitude1, _mm256_sign_epi8(group, keys1));
+        dot[r][0] = _mm256_add_epi32(dot[r][0], _mm256_madd_epi16(pairs0, ones));
+        dot[r][1] = _mm256_add_epi32(dot[r][1], _mm256_madd_epi16(pairs1, ones));
       }
     }
-    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
       for (int half = 0; half < 2; half++) {
         const __m256 relu = _mm256_cvtepi32_ps(_mm256_max_epi32(dot[r][half], _mm256_setzero_si256()));
         total[half] = _mm256_fmadd_ps(_mm256_set1_ps(qw[j0 + r]), relu, total[half]);
@@ -204,23 +216,26 @@ static void score_blocks(void* context, int64_t first_block, int64_t end_block) 
 int ds_indexer_scores_i8(const float* q, const float* w, const int8_t* keys8, const float* key_scale,
                          int64_t tokens, int64_t heads, int64_t dim, int64_t key_count, float* scores, int64_t ld) {
   if (tokens == 0 || key_count == 0) return DS_ATTN_OK;
-  const int64_t rows = tokens * heads;
-  int8_t* q8 = malloc((size_t)(rows * dim));
-  float* qw = malloc(sizeof(float) * (size_t)rows);
-  int32_t* qsum = malloc(sizeof(int32_t) * (size_t)rows);
+  /* Rows per token padded with zero queries and zero weights (they add exactly 0). */
+  const int64_t padded = (heads + ROW_GROUP - 1) / ROW_GROUP * ROW_GROUP, rows = tokens * padded;
+  int8_t* q8 = calloc((size_t)(rows * dim), 1);
+  float* qw = calloc((size_t)rows, sizeof(float));
+  int32_t* qsum = calloc((size_t)rows, sizeof(int32_t));
   if (q8 == NULL || qw == NULL || qsum == NULL) {
     free(q8);
     free(qw);
     free(qsum);
     return DS_ATTN_NO_MEMORY;
   }
-  for (int64_t r = 0; r < rows; r++) {
-    qw[r] = w[r] * quantize_row(q + r * dim, dim, q8 + r * dim, 1);
-    int32_t sum = 0;
-    for (int64_t d = 0; d < dim; d++) sum += q8[r * dim + d];
-    qsum[r] = sum;
-  }
-  const i8_job job = {q8, qw, qsum, keys8, key_scale, tokens, heads, dim, key_count, ld, scores};
+  for (int64_t t = 0; t < tokens; t++)
+    for (int64_t j = 0; j < heads; j++) {
+      const int64_t r = t * padded + j;
+      qw[r] = w[t * heads + j] * quantize_row(q + (t * heads + j) * dim, dim, q8 + r * dim, 1);
+      int32_t sum = 0;
+      for (int64_t d = 0; d < dim; d++) sum += q8[r * dim + d];
+      qsum[r] = sum;
+    }
+  const i8_job job = {q8, qw, qsum, keys8, key_scale, tokens, padded, dim, key_count, ld, scores};
   i8_task task = {&job, pick_block_fn()};
   const int64_t blocks = (key_count + KEYS_PER_BLOCK - 1) / KEYS_PER_BLOCK;
   ds_attn_parallel(score_blocks, &task, blocks, BLOCKS_PER_GRAIN, blocks >= MIN_BLOCKS_FOR_THREADS);

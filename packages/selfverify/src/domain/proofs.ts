@@ -85,6 +85,8 @@ export interface ProblemOptions {
   readonly maxLeaf?: number
   /** Largest value any sub-expression may take (keeps numbers short for a small model). Default 99. */
   readonly maxValue?: number
+  /** Only expressions this accepts (a train / held-out split, docs/selfverify.md §10). Default: all. */
+  readonly accept?: (expression: Expr) => boolean
 }
 
 const ops: ReadonlyArray<Op> = ["+", "-", "*"]
@@ -112,6 +114,7 @@ export const makeProblem = (rng: Rng, id: string, options: ProblemOptions = {}):
   for (;;) {
     const expression = randomExpr(rng, rng.int(minOps, maxOps + 1), options.maxLeaf ?? 9)
     if (!valuesInRange(expression, options.maxValue ?? 99)) continue
+    if (options.accept !== undefined && !options.accept(expression)) continue
     const target = evaluate(expression)
     return { id, expression, target, statement: `Prove that ${show(expression)} = ${target}.` }
   }

@@ -9,12 +9,13 @@
  *                       s, ms from a `ProofJudge`: the exact oracle, or the CURRENT verifier and meta-verifier
  *                       models through `LanguageModel` (the verifier in the loop as reward model)
  *
- * Prompts carry what the rewards need under `metadata`, so rollouts (with Keep Routing / Keep Sampling Mask data)
+ * Prompts are user turns of the chat template (what SFT on the chat records and `LocalModel` see), and carry what
+ * the rewards need under `metadata`, so rollouts (with Keep Routing / Keep Sampling Mask data)
  * are the ordinary GRPO rollout records.
  */
 import { Rng } from "@ds/core"
 import type { GrpoTask, RewardFunction, TaskPrompt } from "@ds/grpo"
-import { specialTokens, type TextTokenizer } from "@ds/model"
+import type { TextTokenizer } from "@ds/model"
 import { Effect } from "effect"
 import type { AiError, LanguageModel } from "effect/ai"
 import { type DomainProblem, gradeAnalysis, gradeProof, type ProblemOptions } from "../domain/proofs.ts"
@@ -23,6 +24,7 @@ import type { PromptTemplates } from "../prompts.ts"
 import { type GeneratorRewardWeights, generatorReward, metaVerifierReward, verifierReward } from "../rewards.ts"
 import { metaVerify, verifyProof } from "../roles.ts"
 import { compactTemplates, roleExample, type TrainingRole } from "./data.ts"
+import { chatPromptText } from "./tokenizer.ts"
 
 export interface RoleTaskOptions {
   readonly seed: number
@@ -43,7 +45,7 @@ const promptOf = (
   return {
     id,
     text: example.prompt,
-    tokens: tokenizer.encode(`${specialTokens.bos}${example.prompt}`),
+    tokens: tokenizer.encode(chatPromptText(example.prompt)),
     metadata: {
       role,
       label: example.label,

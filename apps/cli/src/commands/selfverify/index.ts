@@ -20,6 +20,7 @@ import { Command, Flag } from "effect/cli"
 import { data } from "./data.ts"
 import { modelFlags, modelLayer, pricesOf } from "./model.ts"
 import { parse } from "./parse.ts"
+import { demo, train } from "./train.ts"
 
 const problemsFlag = Flag.File("problems", { mustExist: true }).pipe(
   Flag.withDescription(
@@ -239,7 +240,7 @@ export const selfverify = Command.make("selfverify").pipe(
   Command.withDescription(
     "DeepSeekMath-V2 self-verification tools (see also ds prove / verify / meta-verify / refine / search)",
   ),
-  Command.withSubcommands([parse, data]),
+  Command.withSubcommands([parse, data, train, demo]),
 )
 
 /** Every self-verification command, registered in cli.ts with one line. */

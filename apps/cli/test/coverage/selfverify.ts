@@ -3,7 +3,7 @@
  * `ds prove`, `ds verify`, `ds meta-verify`, `ds refine`, `ds search`). The examples against DeepSeek's API need
  * the network and a key; the same commands run here against the local checkpoint where the docs show that form.
  */
-import type { CoverageTable } from "./types.ts"
+import { type CoverageTable, progressLine } from "./types.ts"
 
 const deepseekApi = {
   kind: "not run",
@@ -39,6 +39,21 @@ export const selfverifyRows: CoverageTable = {
   "ds selfverify data --out runs/selfverify-data --per-role 200": {
     kind: "run",
     shows: /\S/,
+    timeoutMs: 240_000,
+    pendingCommand: "selfverify",
+  },
+  // The training driver: the smoke config runs every stage (cold start, three GRPO stages, RFT, auto-labelling).
+  "ds selfverify train --config packages/selfverify/data/train-smoke.json": {
+    kind: "run",
+    shows: /auto-labelling: agreement/,
+    timeoutMs: 480_000,
+    pendingCommand: "selfverify",
+  },
+  // The demo: a long run, stopped at its first cold-start progress line (the figures are in docs/selfverify.md §10).
+  "ds selfverify demo --quick": {
+    kind: "run",
+    firstOutput: progressLine("cold start"),
+    shows: progressLine("cold start"),
     timeoutMs: 240_000,
     pendingCommand: "selfverify",
   },

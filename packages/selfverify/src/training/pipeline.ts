@@ -95,7 +95,7 @@ const jsonlLine = Schema.Record(Schema.String, Schema.Unknown)
 
 const problemOptionsOf = (config: PipelineConfig): ProblemOptions => ({ ...config.problems })
 
-const measureOptionsOf = (config: PipelineConfig): MeasureOptions => ({
+export const measureOptionsOf = (config: PipelineConfig): MeasureOptions => ({
   prompts: config.eval.prompts,
   seed: config.seed,
   maxNewTokens: {
@@ -122,7 +122,8 @@ const withModel = <A, E, R>(
     Effect.sync(() => disposeParameters(loaded.model.params)),
   )
 
-const measureCheckpoint = (checkpoint: string, config: PipelineConfig) =>
+/** Held-out measures (measure.ts) of the model at `checkpoint`. */
+export const measureCheckpoint = (checkpoint: string, config: PipelineConfig) =>
   withModel(checkpoint, ({ model, tokenizer }) => measureRoles(model, tokenizer, measureOptionsOf(config)))
 
 const sftProgress = (task: string) =>

@@ -9,6 +9,10 @@
  * Right padding keeps every real position before every pad, so causal attention needs no mask. The routing replay
  * tensor per MoE layer is [N·L·K] in row-major (n, position, slot) order, −1 for padding (an empty slot), as
  * `@ds/model`'s `moe({ forced })` reads it. Padded target steps have mask 0, log-prob 0 and a full kept set.
+ *
+ *   mask[n, t]    = lossMask_n[t] (1 when the record has none)    tool results inside a multi-turn completion are
+ *                                                                 fed to the model but carry no loss
+ *                                                                 (docs/agentdata.md §14)
  */
 import { InputError } from "@ds/core"
 import type { RolloutRecord } from "./record.ts"
@@ -49,6 +53,11 @@ const routingShape = (record: RolloutRecord): { layers: number; k: number } | nu
 export const collateRollouts = (records: ReadonlyArray<RolloutRecord>): RolloutBatch => {
   const n = records.length
   records.forEach((r) => {
+    if (r.lossMask !== undefined && r.lossMask.length !== r.completionTokens.length)
+      throw new InputError({
+        source: `rollout ${r.id}`,
+        reason: `lossMask has ${r.lossMask.length} entries for ${r.completionTokens.length} tokens`,
+      })
     if (r.completionTokens.length === 0) throw new InputError({ source: `rollout ${r.id}`, reason: "empty completion" })
     if (r.samplingLogps.length !== r.completionTokens.length)
       throw new InputError({
@@ -73,7 +82,7 @@ export const collateRollouts = (records: ReadonlyArray<RolloutRecord>): RolloutB
     r.completionTokens.forEach((token, t) => {
       targets[i * completionLength + t] = token
       targetPositions[i * completionLength + t] = r.promptTokens.length - 1 + t
-      completionMask[i * completionLength + t] = 1
+      completionMask[i * completionLength + t] = r.lossMask?.[t] ?? 1
       samplingLogps[i * completionLength + t] = r.samplingLogps[t] ?? 0
     })
   })

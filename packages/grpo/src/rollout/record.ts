@@ -10,6 +10,8 @@
  *   routedExperts[p][l]   expert ids chosen at position p in MoE layer l (Keep Routing), for every position fed to
  *                         the model: the P prompt tokens, then the completion tokens but the last (P + C − 1 rows)
  *   truncated             the completion hit the length budget before the end token
+ *   lossMask[t]           optional: 1 where o_t was sampled from the policy, 0 where the environment wrote it (a tool
+ *                         result between the turns of a multi-turn rollout, docs/agentdata.md §14); absent = all 1
  */
 import { ChatMessage } from "@ds/model"
 import { Schema } from "effect"
@@ -27,6 +29,8 @@ export const RolloutRecordSchema = Schema.Struct({
   keptTokens: Schema.NullOr(Schema.Array(Schema.NullOr(Schema.Array(Schema.Int)))),
   routedExperts: Schema.NullOr(Schema.Array(Schema.Array(Schema.Array(Schema.Int)))),
   truncated: Schema.Boolean,
+  /** Multi-turn rollouts: 1 for policy tokens, 0 for environment tokens (masked out of the loss). Absent: all 1. */
+  lossMask: Schema.optionalKey(Schema.Array(Schema.Literals([0, 1]))),
   /** Task data (e.g. the reference answer), passed to the reward functions. */
   metadata: Schema.Record(Schema.String, Schema.Unknown),
 })

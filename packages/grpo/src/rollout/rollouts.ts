@@ -76,6 +76,17 @@ const toRecord = (
   }
 }
 
+/**
+ * What samples a rollout batch: `numGenerations` records per prompt, prompt-major. `sampleRollouts` is the
+ * single-turn one; a task may bring its own (a multi-turn tool environment, docs/agentdata.md §14).
+ */
+export type RolloutSampler = (
+  model: Model,
+  tokenizer: TextTokenizer,
+  prompts: ReadonlyArray<TaskPrompt>,
+  options: RolloutOptions,
+) => Array<RolloutRecord>
+
 /** Samples `numGenerations` completions of every prompt (one batched `generate` call). Synchronous. */
 export const sampleRollouts = (
   model: Model,

@@ -4,7 +4,7 @@
 import type { Rng } from "@ds/core"
 import type { RewardFunction, ScoredSample } from "../rewards/reward-function.ts"
 import { type RolloutRecord, recordCompletion, recordPrompt } from "../rollout/record.ts"
-import type { TaskPrompt } from "../rollout/rollouts.ts"
+import type { RolloutSampler, TaskPrompt } from "../rollout/rollouts.ts"
 
 export interface GrpoTask<E = never, R = never> {
   readonly name: string
@@ -17,6 +17,8 @@ export interface GrpoTask<E = never, R = never> {
   readonly accuracyReward?: string
   /** Tokens that end a completion (e.g. EOS). */
   readonly stopTokens: ReadonlyArray<number>
+  /** Samples rollouts instead of the single-turn `sampleRollouts` (e.g. multi-turn tool use). Default: single-turn. */
+  readonly rollout?: RolloutSampler
 }
 
 /** The view of a record a reward function gets. */

@@ -48,8 +48,9 @@ export const evaluatePolicy = <E, R>(
       recordRouting: false,
       recordKeptTokens: false,
     }
+    const sample = task.rollout ?? sampleRollouts
     const greedy = yield* numeric("evaluation", () =>
-      sampleRollouts(model, tokenizer, task.evalPrompts, {
+      sample(model, tokenizer, task.evalPrompts, {
         ...common,
         numGenerations: 1,
         sampling: { temperature: 0 },
@@ -61,7 +62,7 @@ export const evaluatePolicy = <E, R>(
       options.samples === 0
         ? []
         : yield* numeric("evaluation", () =>
-            sampleRollouts(model, tokenizer, task.evalPrompts, {
+            sample(model, tokenizer, task.evalPrompts, {
               ...common,
               numGenerations: options.samples,
               sampling: options.sampling,

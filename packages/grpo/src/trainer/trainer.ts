@@ -92,6 +92,10 @@ const stepFile = (runDir: string, step: number) =>
 
 const mean = (xs: ReadonlyArray<number>): number =>
   xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length
+/** Completion tokens that carry loss (all but the environment's, in multi-turn rollouts). */
+const trainedTokens = (r: RolloutRecord): number =>
+  r.lossMask === undefined ? r.completionTokens.length : r.lossMask.reduce<number>((n, m) => n + m, 0)
+
 /** Zeroes the loss mask of truncated completions (TRL `mask_truncated_completions`). */
 const maskTruncated = (records: ReadonlyArray<RolloutRecord>, batch: ReturnType<typeof collateRollouts>) => {
   records.forEach((r, n) => {
@@ -128,7 +132,7 @@ const updateOnBatch = <E, R>(
   // TRL's num_items_in_batch: the completion tokens of the whole rollout batch the minibatches split ("dapo").
   const numItemsInBatch = kept.reduce((n, i) => {
     const r = records[i] as RolloutRecord
-    return n + (config.maskTruncatedCompletions && r.truncated ? 0 : r.completionTokens.length)
+    return n + (config.maskTruncatedCompletions && r.truncated ? 0 : trainedTokens(r))
   }, 0)
   for (let iteration = 0; iteration < config.numIterations; iteration++) {
     const order = rng.fork(iteration).shuffle(kept)
@@ -170,7 +174,7 @@ const trainStep = <E, R>(ctx: StepContext<E, R>, step: number) =>
     const rng = Rng.make(config.seed).fork("grpo").fork(step)
     const prompts = task.trainPrompts(rng.fork("prompts"), config.promptsPerStep)
     const records = yield* numeric("rollouts", () =>
-      sampleRollouts(ctx.model, tokenizer, prompts, {
+      (task.rollout ?? sampleRollouts)(ctx.model, tokenizer, prompts, {
         numGenerations: config.numGenerations,
         maxNewTokens: config.maxCompletionLength,
         sampling: { temperature: config.temperature, topP: config.topP, topK: config.topK },

@@ -24,6 +24,12 @@ export interface ToolEnvOptions {
   /** Characters of the whole transcript (prompt, completions, observations) before the episode is cut off. */
   readonly maxTotalChars?: number
   readonly thinking?: ThinkingMode
+  /**
+   * Render the tools preamble in the system message (default true). Off for a model that learned its tools from
+   * SFT and has a short context (the demo's tiny model, docs/agentdata.md §15); an empty system message is then left
+   * out.
+   */
+  readonly listTools?: boolean
 }
 
 export interface Segment {
@@ -52,12 +58,19 @@ export class ToolEnvironment {
     readonly task: Task,
     options: ToolEnvOptions = {},
   ) {
-    this.options = { maxTurns: 32, maxResultChars: 4000, maxTotalChars: 200_000, thinking: "chat", ...options }
+    this.options = {
+      maxTurns: 32,
+      maxResultChars: 4000,
+      maxTotalChars: 200_000,
+      thinking: "chat",
+      listTools: true,
+      ...options,
+    }
     this.episode = new Episode(env)
-    this.messages = [
-      { role: "system", content: task.system, tools: openAITools(env.tools) as unknown as ChatMessage["tools"] },
-      { role: "user", content: task.prompt },
-    ] as Array<ChatMessage>
+    const tools = this.options.listTools ? { tools: openAITools(env.tools) as unknown as ChatMessage["tools"] } : {}
+    const system =
+      this.options.listTools || task.system !== "" ? [{ role: "system", content: task.system, ...tools }] : []
+    this.messages = [...system, { role: "user", content: task.prompt }] as Array<ChatMessage>
     this.segments.push({ text: this.prompt(), trainable: false })
   }
 

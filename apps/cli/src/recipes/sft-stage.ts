@@ -16,6 +16,7 @@ import {
   disposeParameters,
   loadCheckpoint,
   type Model,
+  type ModelConfig,
   readTrainerState,
   type SupervisedTask,
   type TextTokenizer,
@@ -25,7 +26,8 @@ import { Effect, Option } from "effect"
 
 export interface SftStageOptions {
   readonly dir: string
-  readonly data: SupervisedTask
+  /** A task's examples, or a JSONL file (@ds/model `trainProgram`'s formats). */
+  readonly data: SupervisedTask | string
   readonly chunkSteps: number
   readonly maxSteps: number
   readonly targetAccuracy: number
@@ -33,6 +35,10 @@ export interface SftStageOptions {
   readonly learningRate: number
   readonly warmupSteps: number
   readonly seed: number
+  /** Overrides of the tiny preset (e.g. a longer max_seq_len for multi-turn transcripts). Default none. */
+  readonly modelOverrides?: Partial<ModelConfig>
+  /** Train a byte-level BPE of this size on JSONL data for the fresh model (`trainProgram`). Default: plain bytes. */
+  readonly tokenizerVocabSize?: number
   /** Greedy accuracy on the validation prompts (the caller's evaluation, so SFT and GRPO are measured alike). */
   readonly validationAccuracy: (
     model: Model,
@@ -70,6 +76,8 @@ export const sftStage = (options: SftStageOptions) =>
         out: options.dir,
         data: options.data,
         preset: "tiny",
+        ...(options.modelOverrides === undefined ? {} : { modelOverrides: options.modelOverrides }),
+        ...(options.tokenizerVocabSize === undefined ? {} : { tokenizerVocabSize: options.tokenizerVocabSize }),
         steps: Math.min(options.maxSteps, step + options.chunkSteps),
         batchSize: options.batchSize,
         learningRate: options.learningRate,

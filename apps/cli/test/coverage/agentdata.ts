@@ -56,4 +56,19 @@ export const agentdataRows: CoverageTable = {
   },
   "ds agentdata solve --category general --unit 0 --pass-k 8": { kind: "run", shows: /\S/, pendingCommand: "agentdata" },
   "ds agentdata solve --category code --unit 3": { kind: "run", shows: /verifier: pass/, pendingCommand: "agentdata" },
+  // The demo trains for many minutes: like `ds demo --quick`, the row checks that it starts and reaches SFT.
+  "ds agentdata demo --quick": {
+    kind: "run",
+    firstOutput: progressLine("sft"),
+    shows: progressLine("sft"),
+    timeoutMs: 240_000,
+    pendingCommand: "agentdata",
+  },
+  "ds agentdata demo --out runs/agentdata-demo-full": {
+    kind: "run",
+    firstOutput: progressLine("sft"),
+    shows: progressLine("sft"),
+    timeoutMs: 240_000,
+    pendingCommand: "agentdata",
+  },
 }

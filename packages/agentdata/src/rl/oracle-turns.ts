@@ -1,5 +1,5 @@
 /**
- * Supervised examples from an oracle trajectory (docs/agentdata.md §15): the oracle's assistant turns, written as
+ * Supervised examples from an oracle trajectory (docs/agentdata.md §14): the oracle's assistant turns, written as
  * the model would write them (`renderAssistantTurn`), are replayed through a `ToolEnvironment`, and turn k becomes
  * one prompt/completion pair
  *

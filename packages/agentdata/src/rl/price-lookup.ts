@@ -1,5 +1,5 @@
 /**
- * A general-agent domain sized for a tiny model (docs/agentdata.md §15): a price list in SQLite, two tools, one
+ * A general-agent domain sized for a tiny model (docs/agentdata.md §14): a price list in SQLite, two tools, one
  * level. The task names an item code; the oracle looks the price up with `price`, then submits it with `submit`;
  * the verifier compares the submitted price with the table. A solver has to copy the code from the prompt into a
  * call and the number from the tool result into the submission, so the tool result is needed to pass (a policy

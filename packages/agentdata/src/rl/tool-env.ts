@@ -26,7 +26,7 @@ export interface ToolEnvOptions {
   readonly thinking?: ThinkingMode
   /**
    * Render the tools preamble in the system message (default true). Off for a model that learned its tools from
-   * SFT and has a short context (the demo's tiny model, docs/agentdata.md §15); an empty system message is then left
+   * SFT and has a short context (the demo's tiny model, docs/agentdata.md §14); an empty system message is then left
    * out.
    */
   readonly listTools?: boolean

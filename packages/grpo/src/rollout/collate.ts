@@ -12,7 +12,7 @@
  *
  *   mask[n, t]    = lossMask_n[t] (1 when the record has none)    tool results inside a multi-turn completion are
  *                                                                 fed to the model but carry no loss
- *                                                                 (docs/agentdata.md §14)
+ *                                                                 (docs/agentdata.md §13)
  */
 import { InputError } from "@ds/core"
 import type { RolloutRecord } from "./record.ts"

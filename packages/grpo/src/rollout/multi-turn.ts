@@ -1,5 +1,5 @@
 /**
- * Multi-turn rollouts (docs/agentdata.md §14): the policy and an environment take turns, and the whole exchange is
+ * Multi-turn rollouts (docs/agentdata.md §13): the policy and an environment take turns, and the whole exchange is
  * one GRPO sample.
  *
  *   x_0 = prompt tokens

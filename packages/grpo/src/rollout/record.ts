@@ -11,7 +11,7 @@
  *                         the model: the P prompt tokens, then the completion tokens but the last (P + C − 1 rows)
  *   truncated             the completion hit the length budget before the end token
  *   lossMask[t]           optional: 1 where o_t was sampled from the policy, 0 where the environment wrote it (a tool
- *                         result between the turns of a multi-turn rollout, docs/agentdata.md §14); absent = all 1
+ *                         result between the turns of a multi-turn rollout, docs/agentdata.md §13); absent = all 1
  */
 import { ChatMessage } from "@ds/model"
 import { Schema } from "effect"

@@ -78,7 +78,7 @@ const toRecord = (
 
 /**
  * What samples a rollout batch: `numGenerations` records per prompt, prompt-major. `sampleRollouts` is the
- * single-turn one; a task may bring its own (a multi-turn tool environment, docs/agentdata.md §14).
+ * single-turn one; a task may bring its own (a multi-turn tool environment, docs/agentdata.md §13).
  */
 export type RolloutSampler = (
   model: Model,

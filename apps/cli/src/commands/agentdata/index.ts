@@ -1,5 +1,6 @@
 /**
- * `ds agentdata`: DeepSeek-V3.2's agentic task synthesis (docs/agentdata.md): synth, verify, export, stats, solve.
+ * `ds agentdata`: DeepSeek-V3.2's agentic task synthesis (docs/agentdata.md): synth, verify, export, stats, solve,
+ * demo.
  */
 import { fork } from "node:child_process"
 import { createWriteStream } from "node:fs"
@@ -26,6 +27,7 @@ import { Progress, Rng } from "@ds/core"
 import { Console, Effect, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { seedFlag } from "../options.ts"
+import { agentdataDemo } from "./demo.ts"
 
 const outFlag = Flag.String("out").pipe(Flag.withDescription("Run directory (shards, manifest, README.md card)"))
 const fail = (reason: string) => Effect.fail(new AgentDataError({ reason }))
@@ -256,5 +258,5 @@ export const agentdata = Command.make("agentdata").pipe(
   Command.withExamples([
     { command: "ds agentdata synth --preset quick --seed 1 --out runs/agentdata", description: "Make 120 tasks" },
   ]),
-  Command.withSubcommands([synth, verify, exportCommand, stats, solve]),
+  Command.withSubcommands([synth, verify, exportCommand, stats, solve, agentdataDemo]),
 )

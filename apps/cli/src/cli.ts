@@ -7,6 +7,7 @@ import { Command } from "effect/cli"
 import { agentdata } from "./commands/agentdata/index.ts"
 import { bench } from "./commands/bench.ts"
 import { demo } from "./commands/demo.ts"
+import { dsaDemo } from "./commands/dsa-demo.ts"
 import { forward } from "./commands/forward.ts"
 import { generate } from "./commands/generate.ts"
 import { grpo } from "./commands/grpo.ts"
@@ -20,6 +21,7 @@ export const version: string = (createRequire(import.meta.url)("../package.json"
 // biome-ignore format: one command per line, so that adding a command is a one-line change
 export const commands = [
   demo,
+  dsaDemo,
   train,
   generate,
   grpo,

@@ -61,7 +61,7 @@ export {
   type ParamSpec,
   parameterSpecs,
 } from "./params.ts"
-export { type PresetName, presets, smallPreset, tinyPreset } from "./presets.ts"
+export { longPreset, type PresetName, presets, smallPreset, tinyPreset } from "./presets.ts"
 export {
   type ForwardCall,
   ForwardInputs,

@@ -65,5 +65,20 @@ export const smallPreset: Preset = {
   index_topk: 64,
 }
 
-export const presets = { tiny: tinyPreset, small: smallPreset } as const
+/**
+ * ~0.1 M parameters for contexts up to 1,024 tokens with top-32 selection: the DSA demo (`ds dsa-demo`, the needle
+ * task of training/needle-task.ts). One block with a dense FFN and no MoE: the attention is what it shows.
+ */
+export const longPreset: Preset = {
+  ...tinyPreset,
+  max_seq_len: 1024,
+  dim: 64,
+  inter_dim: 128,
+  n_layers: 1,
+  n_dense_layers: 1,
+  n_heads: 2,
+  index_topk: 32,
+}
+
+export const presets = { tiny: tinyPreset, small: smallPreset, long: longPreset } as const
 export type PresetName = keyof typeof presets

@@ -1,11 +1,14 @@
 /**
  * `ds train`: supervised training (SFT) of a DeepSeek-V3.2 model on the built-in addition task (@ds/grpo's task,
- * passed to @ds/model's `trainProgram` as data) or on a text/chat JSONL file, with AdamW, warm-up + cosine schedule,
- * clipping, checkpoints and resume, metrics.jsonl and SVG curves.
+ * passed to @ds/model's `trainProgram` as data), the built-in long-context needle task (@ds/model `needleTask`), or
+ * a text/chat JSONL file, with AdamW, warm-up + cosine schedule, clipping, checkpoints and resume, metrics.jsonl and
+ * SVG curves. `--stage` picks the DSA training stage (docs/attention.md §11): sft (default), dense, indexer-warmup
+ * (stage A) or sparse (stage B). Training steps always run the reference attention (the gradients are the plain
+ * tfjs ones); `--attention` chooses the path of the evaluations' generation only.
  */
 import { Progress } from "@ds/core"
 import { additionSupervisedTask } from "@ds/grpo"
-import { type TrainEvent, trainProgram } from "@ds/model"
+import { needleTask, type TrainEvent, trainingStages, trainProgram } from "@ds/model"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { backendFlag, seedFlag } from "./options.ts"
@@ -21,16 +24,32 @@ export const train = Command.make(
       Flag.withDefault("runs/sft"),
     ),
     data: Flag.String("data").pipe(
-      Flag.withDescription('"addition" (built-in task) or a JSONL file of {"text"} or {"messages"} records'),
+      Flag.withDescription(
+        '"addition" or "needle" (built-in tasks) or a JSONL file of {"text"}, {"prompt","completion"} or {"messages"} records',
+      ),
       Flag.withDefault("addition"),
     ),
     digits: Flag.Int("digits").pipe(
       Flag.withDescription("Digits per operand of the addition task"),
       Flag.withDefault(3),
     ),
-    preset: Flag.Literals("preset", ["tiny", "small"]).pipe(
-      Flag.withDescription("Size of a fresh model"),
-      Flag.withDefault("tiny" as const),
+    context: Flag.Int("context").pipe(
+      Flag.withDescription("Prompt length in tokens of the needle task (its needle lies in the first half)"),
+      Flag.withDefault(256),
+    ),
+    minContext: Flag.Int("min-context").pipe(
+      Flag.withDescription("Shortest needle-task prompt of a training step (drawn per step up to --context)"),
+      Flag.optional,
+    ),
+    preset: Flag.Literals("preset", ["tiny", "small", "long"]).pipe(
+      Flag.withDescription('Size of a fresh model. Default "long" for the needle task (1,024 tokens), else "tiny"'),
+      Flag.optional,
+    ),
+    stage: Flag.Literals("stage", trainingStages).pipe(
+      Flag.withDescription(
+        "sft (top-k by the frozen indexer), dense (dense attention), indexer-warmup (dense, only the indexer on the KL to the main attention) or sparse (top-k, all parameters, LM loss + the detached indexer KL)",
+      ),
+      Flag.withDefault("sft" as const),
     ),
     init: Flag.Directory("init", { mustExist: true }).pipe(
       Flag.withDescription("Start from this checkpoint instead of a fresh model"),
@@ -56,20 +75,34 @@ export const train = Command.make(
               done: event.step,
               total: event.totalSteps,
               unit: "step",
-              info: { loss: event.loss, "tok/s": Math.round(event.tokensPerSecond) },
+              info: {
+                loss: event.loss,
+                ...(event.recall === undefined ? {} : { recall: Number(event.recall.toFixed(3)) }),
+                "tok/s": Math.round(event.tokensPerSecond),
+              },
             })
           : event.type === "done"
             ? progress.finish("train")
             : Effect.void
       const addition = options.data === "addition"
+      const needle = options.data === "needle"
+      const minContext = optional(options.minContext)
       const batchSize = optional(options.batchSize)
       // The addition task's tested learning rate (packages/grpo/test/addition.test.ts); JSONL data: trainProgram's.
       const learningRate = optional(options.learningRate) ?? (addition ? 1e-2 : undefined)
       const init = optional(options.init)
       const summary = yield* trainProgram({
         out: options.out,
-        data: addition ? additionSupervisedTask(options.digits) : options.data,
-        preset: options.preset,
+        data: addition
+          ? additionSupervisedTask(options.digits)
+          : needle
+            ? needleTask({
+                contextLength: options.context,
+                ...(minContext === undefined ? {} : { minContextLength: minContext }),
+              })
+            : options.data,
+        preset: optional(options.preset) ?? (needle ? "long" : "tiny"),
+        stage: options.stage,
         steps: options.steps,
         seed: options.seed,
         resume: options.resume,
@@ -92,5 +125,19 @@ export const train = Command.make(
     },
     { command: "ds train --out runs/add --steps 900 --resume", description: "Continue a killed or finished run" },
     { command: "ds train --data chats.jsonl --preset small --out runs/chat", description: "SFT on your own chat data" },
+    {
+      command: "ds train --data needle --stage dense --out runs/needle-dense --steps 400",
+      description: "Dense attention learns to fetch a letter 128+ tokens back (256-token prompts)",
+    },
+    {
+      command:
+        "ds train --data needle --stage indexer-warmup --init runs/needle-dense/checkpoint --out runs/needle-warmup --steps 100",
+      description: "DSA stage A: only the lightning indexer trains, on the KL to the dense attention",
+    },
+    {
+      command:
+        "ds train --data needle --stage sparse --init runs/needle-warmup/checkpoint --out runs/needle-sparse --steps 100",
+      description: "DSA stage B: top-k attention, all parameters, LM loss + the detached indexer KL",
+    },
   ]),
 )

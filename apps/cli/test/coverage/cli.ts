@@ -73,6 +73,34 @@ export const cliRows: CoverageTable = {
     timeoutMs: 240_000,
   },
   // The main job and its variants: long runs, stopped at their first SFT progress line.
+  // The DSA stages on the needle task, 2 steps each on 64-token prompts; each row starts from the one before it.
+  "ds train --data needle --stage dense --out runs/needle-dense --steps 400": {
+    kind: "run",
+    as: "ds train --data needle --stage dense --out runs/needle-dense --steps 2 --context 64",
+    shows: /trained 2 steps: loss \d/,
+    before: true,
+  },
+  "ds train --data needle --stage indexer-warmup --init runs/needle-dense/checkpoint --out runs/needle-warmup --steps 100":
+    {
+      kind: "run",
+      as: "ds train --data needle --stage indexer-warmup --init runs/needle-dense/checkpoint --out runs/needle-warmup --steps 2 --context 64",
+      shows: /trained 2 steps: loss \d/,
+      before: true,
+    },
+  "ds train --data needle --stage sparse --init runs/needle-warmup/checkpoint --out runs/needle-sparse --steps 100": {
+    kind: "run",
+    as: "ds train --data needle --stage sparse --init runs/needle-warmup/checkpoint --out runs/needle-sparse --steps 2 --context 64",
+    shows: /trained 2 steps: loss \d/,
+    before: true,
+  },
+  // The DSA demo: a long run, stopped at its first progress line (the dense stage's).
+  "ds dsa-demo --quick": {
+    kind: "run",
+    firstOutput: progressLine("dense"),
+    shows: progressLine("dense"),
+    timeoutMs: 240_000,
+  },
+  "ds dsa-demo": { kind: "run", firstOutput: progressLine("dense"), shows: progressLine("dense"), timeoutMs: 240_000 },
   "ds demo --quick": { kind: "run", firstOutput: progressLine("sft"), shows: progressLine("sft"), timeoutMs: 240_000 },
   "ds demo": { kind: "run", firstOutput: progressLine("sft"), shows: progressLine("sft"), timeoutMs: 240_000 },
   "ds demo --quick --out runs/try2 --seed 1": {

@@ -1,5 +1,5 @@
 /**
- * Attention recall@k of the indexer (docs/attention.md §11): the share of the DENSE main attention that falls
+ * Attention recall@k of the indexer (docs/attention.md §12): the share of the DENSE main attention that falls
  * inside the indexer's top-k selection.
  *
  *   recall[b, t] = Σ_{s ∈ S_t} p[b, t, s]        p: head-summed, L1-normalised dense attention (layer.ts target)

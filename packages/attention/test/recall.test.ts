@@ -1,5 +1,5 @@
 /**
- * Attention recall@k (docs/attention.md §11): the dense attention mass inside the selected set, averaged over the
+ * Attention recall@k (docs/attention.md §12): the dense attention mass inside the selected set, averaged over the
  * weighted query rows. Checked on a hand example and against a brute-force sum, and by its defining law: no
  * selection of k keys has more recall than the k keys the attention itself weighs most.
  */

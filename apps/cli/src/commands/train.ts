@@ -2,7 +2,7 @@
  * `ds train`: supervised training (SFT) of a DeepSeek-V3.2 model on the built-in addition task (@ds/grpo's task,
  * passed to @ds/model's `trainProgram` as data), the built-in long-context needle task (@ds/model `needleTask`), or
  * a text/chat JSONL file, with AdamW, warm-up + cosine schedule, clipping, checkpoints and resume, metrics.jsonl and
- * SVG curves. `--stage` picks the DSA training stage (docs/attention.md §11): sft (default), dense, indexer-warmup
+ * SVG curves. `--stage` picks the DSA training stage (docs/attention.md §12): sft (default), dense, indexer-warmup
  * (stage A) or sparse (stage B). Training steps always run the reference attention (the gradients are the plain
  * tfjs ones); `--attention` chooses the path of the evaluations' generation only.
  */

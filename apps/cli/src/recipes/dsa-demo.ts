@@ -1,5 +1,5 @@
 /**
- * The `ds dsa-demo` recipe: why DeepSeek trains its lightning indexer (docs/attention.md §11), on @ds/model's public
+ * The `ds dsa-demo` recipe: why DeepSeek trains its lightning indexer (docs/attention.md §12), on @ds/model's public
  * API only. A small model (the "long" preset: one MLA + DSA block, top-32 selection) learns the needle task (a
  * letter at least 127 tokens behind the question, training/needle-task.ts), then
  *

@@ -19,7 +19,7 @@
  * Evaluations read the source's VALIDATION examples (never the training ones, and for tasks with a separate test
  * split never the test ones), so early stopping on them leaves the test figures unbiased.
  *
- * `stage` (training/stages.ts; docs/attention.md §11) picks what trains and on which loss: "sft" (default) as above,
+ * `stage` (training/stages.ts; docs/attention.md §12) picks what trains and on which loss: "sft" (default) as above,
  * "dense" (dense attention), "indexer-warmup" (only the indexer, on the dense KL; no LM loss) or "sparse" (all, LM
  * loss + the indexer KL on the selected set). The stages that train the indexer also log `indexer_kl` and `recall`
  * (recall@k against dense attention) per step and plot them (indexer.svg, recall.svg); evaluations of the

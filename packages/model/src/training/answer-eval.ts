@@ -1,5 +1,5 @@
 /**
- * Held-out measures of a model on supervised examples, in one forward per chunk (docs/attention.md §11):
+ * Held-out measures of a model on supervised examples, in one forward per chunk (docs/attention.md §12):
  *
  *   answer accuracy   share of examples whose every completion token is the argmax of the logits at its position
  *                     (teacher forcing: for a one-token answer, exactly greedy decoding's accuracy), with top-k

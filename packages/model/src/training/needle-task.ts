@@ -1,5 +1,5 @@
 /**
- * A long-context retrieval task for DeepSeek Sparse Attention (docs/attention.md §11): the answer is one token far
+ * A long-context retrieval task for DeepSeek Sparse Attention (docs/attention.md §12): the answer is one token far
  * back in a long context, so a model is only right when its attention reaches that token.
  *
  *   prompt      = BOS  c_0 c_1 … c_{C−1}  "?"          C = contextLength − 2 (BOS + C + "?" = contextLength tokens)

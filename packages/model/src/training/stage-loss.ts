@@ -1,5 +1,5 @@
 /**
- * The loss of one micro-batch in a training stage (stages.ts; docs/attention.md §9, §11):
+ * The loss of one micro-batch in a training stage (stages.ts; docs/attention.md §9, §12):
  *
  *   sft, dense       L = L_LM                                      (loss.ts, top-k or dense attention)
  *   indexer-warmup   L = mean_l L_I^dense(l)                       no L_LM: the logits are not scored at all

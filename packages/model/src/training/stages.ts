@@ -1,5 +1,5 @@
 /**
- * The training stages of `ds train` (docs/attention.md §11; DeepSeek-V3.2's two indexer stages, docs/attention.md §9):
+ * The training stages of `ds train` (docs/attention.md §12; DeepSeek-V3.2's two indexer stages, docs/attention.md §9):
  *
  *   stage            attention   trained parameters                 loss
  *   sft (default)    top-k       all but the indexer (and gate b)   L_LM                        (the frozen indexer selects)

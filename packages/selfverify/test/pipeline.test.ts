@@ -91,4 +91,23 @@ describe("training driver", () => {
       }).pipe(Effect.provide(layers)),
     240_000,
   )
+
+  it.live(
+    "a short fixed-seed run raises the verifier's held-out accuracy",
+    () =>
+      Effect.gen(function* () {
+        const out = scratch()
+        const config = yield* decodePipelineConfig({
+          ...coldOnly(out, 40),
+          coldStart: { perRole: 100, steps: 40, batchSize: 8, saveEvery: 40 },
+          eval: { prompts: 16 },
+        })
+        const report = yield* trainingPipeline(config)
+        const fresh = yield* measureCheckpoint(path.join(out, "cold-start", "init"), config)
+        const trained = report.stages[0]!.measures
+        assert.isAbove(trained.verifier.accuracy, fresh.verifier.accuracy)
+        assert.isBelow(trained.verifier.mean_abs_error, fresh.verifier.mean_abs_error)
+      }).pipe(Effect.provide(layers)),
+    600_000,
+  )
 })

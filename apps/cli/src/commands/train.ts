@@ -11,7 +11,7 @@ import { additionSupervisedTask } from "@ds/grpo"
 import { needleTask, type TrainEvent, trainingStages, trainProgram } from "@ds/model"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { backendFlag, seedFlag } from "./options.ts"
+import { attentionFlag, backendFlag, seedFlag, useAttention } from "./options.ts"
 import { computeLayer } from "./run-compute.ts"
 
 const optional = <A>(option: Option.Option<A>): A | undefined => Option.getOrUndefined(option)
@@ -64,9 +64,12 @@ export const train = Command.make(
       Flag.withDefault(false),
     ),
     backend: backendFlag,
+    attention: attentionFlag,
   },
   (options) =>
     Effect.gen(function* () {
+      // The path of the evaluations' generation; the training steps (no KV cache, gradients) run the reference.
+      yield* useAttention(options.attention)
       const progress = yield* Progress
       const onEvent = (event: TrainEvent) =>
         event.type === "step"

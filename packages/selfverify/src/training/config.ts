@@ -13,12 +13,12 @@ const Positive = Schema.Finite.check(Schema.isGreaterThan(0))
 const UnitInterval = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(1))
 
 /** One GRPO stage (a role). `steps: 0` skips the stage. */
-const GrpoStage = (steps: number, maxCompletionLength: number) =>
+const GrpoStage = (steps: number, maxCompletionLength: number, promptsPerStep = 4, numGenerations = 8) =>
   Schema.Struct({
     steps: withDefault(NonNegativeInt, steps),
-    /** Prompts per rollout batch and completions per prompt (the group; the demo of docs/grpo.md uses 16 × 8). */
-    promptsPerStep: withDefault(PositiveInt, 8),
-    numGenerations: withDefault(PositiveInt, 8),
+    /** Prompts per rollout batch and completions per prompt (the group; the addition demo uses 16 × 8). */
+    promptsPerStep: withDefault(PositiveInt, promptsPerStep),
+    numGenerations: withDefault(PositiveInt, numGenerations),
     /** 1e-3: the addition demo's GRPO rate for the same tiny preset (apps/cli recipes). */
     learningRate: withDefault(Positive, 1e-3),
     /** Longest sampled answer in tokens (the domain tokenizer writes a verdict in ~15). */
@@ -55,20 +55,20 @@ export const PipelineConfigSchema = Schema.Struct({
   coldStart: withDefault(
     Schema.Struct({
       perRole: withDefault(PositiveInt, 400),
-      steps: withDefault(PositiveInt, 200),
+      steps: withDefault(PositiveInt, 150),
       batchSize: withDefault(PositiveInt, 16),
       learningRate: withDefault(Positive, 3e-3),
       saveEvery: withDefault(PositiveInt, 50),
     }),
     {},
   ),
-  verifier: withDefault(GrpoStage(30, 24), {}),
-  meta: withDefault(GrpoStage(20, 24), {}),
+  verifier: withDefault(GrpoStage(12, 24), {}),
+  meta: withDefault(GrpoStage(8, 24), {}),
   /** The enhanced verifier (reward · ms of the current meta-verifier); off by default. */
   enhanced: withDefault(GrpoStage(0, 24), {}),
   generator: withDefault(
     Schema.Struct({
-      ...GrpoStage(30, 48).fields,
+      ...GrpoStage(8, 48, 4, 4).fields,
       /** "model": the current verifier and meta-verifier score the proofs (the paper); "oracle": the exact grade. */
       judge: withDefault(Schema.Literals(["model", "oracle"]), "model"),
       /** α, β of R = α·R_Y + β·R_Z (the paper's 0.76 / 0.24, docs/selfverify.md §4). */
@@ -80,7 +80,7 @@ export const PipelineConfigSchema = Schema.Struct({
   /** Rejection fine-tuning: the full-reward samples of every stage into one SFT set (rft.ts). `steps: 0` skips. */
   rft: withDefault(
     Schema.Struct({
-      steps: withDefault(NonNegativeInt, 60),
+      steps: withDefault(NonNegativeInt, 20),
       batchSize: withDefault(PositiveInt, 16),
       learningRate: withDefault(Positive, 1e-3),
       threshold: withDefault(UnitInterval, 1),
@@ -90,11 +90,11 @@ export const PipelineConfigSchema = Schema.Struct({
     {},
   ),
   /** Held-out measurement (measure.ts): prompts per role. */
-  eval: withDefault(Schema.Struct({ prompts: withDefault(PositiveInt, 48) }), {}),
+  eval: withDefault(Schema.Struct({ prompts: withDefault(PositiveInt, 32) }), {}),
   /** Scaled-verification labelling of held-out proofs with the final model (docs/selfverify.md §7.1). */
   autolabel: withDefault(
     Schema.Struct({
-      proofs: withDefault(NonNegativeInt, 12),
+      proofs: withDefault(NonNegativeInt, 4),
       n: withDefault(PositiveInt, 4),
       m: withDefault(PositiveInt, 2),
       k: withDefault(PositiveInt, 2),

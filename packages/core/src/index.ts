@@ -13,6 +13,7 @@ export {
   stockKernel,
   topKGradient,
 } from "./kernels/index.ts"
+export { computeOnBackend, readOnBackend } from "./kernels/on-backend.ts"
 export { writeFileAtomicSync } from "./metrics/atomic-write.ts"
 export * from "./metrics/events.ts"
 export * from "./metrics/line-chart.ts"

@@ -47,7 +47,7 @@ const onCpu = async <A>(fn: () => A): Promise<A> => {
 }
 
 /** The fast result equals stock wasm and cpu on every case. */
-const agreesEverywhere = async <C>(cases: ReadonlyArray<C>, run: (c: C) => unknown) => {
+const agreesEverywhere = async <C>(cases: ReadonlyArray<C>, run: (c: C) => tf.TensorContainer) => {
   const fast = cases.map((c) => tf.tidy(() => run(c)))
   expect(fast).toEqual(onStock(() => cases.map((c) => tf.tidy(() => run(c)))))
   expect(fast).toEqual(await onCpu(() => cases.map((c) => tf.tidy(() => run(c)))))

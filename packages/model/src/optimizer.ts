@@ -10,11 +10,14 @@
  *
  * Defaults follow DeepSeek-V3 pre-training (§4.2 of its report): β1 = 0.9, β2 = 0.95, weight decay 0.1, clip 1.0.
  *
- * The update runs on the host, one fused loop per parameter (read θ and g once, write θ once), instead of ~16
- * small tensor ops per parameter: at the sizes this package trains on a CPU the per-op overhead of the tensor
- * backend dominates the optimizer step. Moments are Float32Array; arithmetic is float64 rounded to float32.
+ * The update is one fused loop per parameter (read θ and g once, write θ once) instead of ~16 small tensor ops per
+ * parameter: at the sizes this package trains on a CPU the per-op overhead of the tensor backend dominates the
+ * optimizer step. The loop reads θ and g where they live (@ds/core `computeOnBackend`: zero-copy views of the wasm
+ * heap or the cpu arrays, docs/compute.md §6), so a step reads no parameter or gradient back to the host; the new θ
+ * is a fresh tensor that the variable `assign`s. Moments are Float32Array; arithmetic is float64 rounded to float32.
  */
-import * as tf from "@tensorflow/tfjs"
+import { computeOnBackend, readOnBackend } from "@ds/core"
+import type * as tf from "@tensorflow/tfjs"
 
 export interface AdamWConfig {
   readonly beta1: number
@@ -52,11 +55,14 @@ export const initAdamW = (params: ReadonlyMap<string, tf.Variable>): AdamWState 
 }
 
 /** ‖g‖₂ over all gradients together. */
-export const globalNorm = (grads: ReadonlyMap<string, tf.Tensor>): number => {
-  let total = 0
-  for (const g of grads.values()) for (const x of g.dataSync() as Float32Array) total += x * x
-  return Math.sqrt(total)
-}
+export const globalNorm = (grads: ReadonlyMap<string, tf.Tensor>): number =>
+  Math.sqrt(
+    readOnBackend([...grads.values()], (views) => {
+      let total = 0
+      for (const g of views) for (let i = 0; i < g.length; i++) total += (g[i] as number) * (g[i] as number)
+      return total
+    }),
+  )
 
 const decays = (p: tf.Tensor): boolean => p.rank >= 2
 
@@ -82,19 +88,22 @@ export const adamWStep = (
     const m = state.m.get(name)
     const v = state.v.get(name)
     if (p === undefined || m === undefined || v === undefined) continue
-    const g = gradient.dataSync() as Float32Array
-    const theta = Float32Array.from(p.dataSync() as Float32Array)
     const decay = decays(p) ? config.weightDecay : 0
-    for (let i = 0; i < theta.length; i++) {
-      const gi = (g[i] as number) * clip
-      const mi = beta1 * (m[i] as number) + (1 - beta1) * gi
-      const vi = beta2 * (v[i] as number) + (1 - beta2) * gi * gi
-      m[i] = mi
-      v[i] = vi
-      const update = mi / correction1 / (Math.sqrt(vi / correction2) + epsilon) + decay * (theta[i] as number)
-      theta[i] = (theta[i] as number) - learningRate * update
-    }
-    tf.tidy(() => p.assign(tf.tensor(theta, p.shape, "float32")))
+    const theta = computeOnBackend([p, gradient], p.shape, ([before, g], after) => {
+      const x = before as Float32Array
+      const d = g as Float32Array
+      for (let i = 0; i < after.length; i++) {
+        const gi = (d[i] as number) * clip
+        const mi = beta1 * (m[i] as number) + (1 - beta1) * gi
+        const vi = beta2 * (v[i] as number) + (1 - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        const update = mi / correction1 / (Math.sqrt(vi / correction2) + epsilon) + decay * (x[i] as number)
+        after[i] = (x[i] as number) - learningRate * update
+      }
+    })
+    p.assign(theta)
+    theta.dispose()
   }
   return norm
 }

@@ -28,6 +28,12 @@ export const agentdataRows: CoverageTable = {
     timeoutMs: 240_000,
     pendingCommand: "agentdata",
   },
+  "ds agentdata synth --preset quick --seed 1 --out runs/agentdata-pass8 --pass-k 8": {
+    kind: "run",
+    shows: /\d+ tasks in \d+ environments, \d+ verified/,
+    timeoutMs: 240_000,
+    pendingCommand: "agentdata",
+  },
   "ds agentdata verify --in runs/agentdata": {
     kind: "run",
     shows: /^(\d+)\/\1 records verified$/m,

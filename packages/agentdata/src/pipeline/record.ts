@@ -58,6 +58,8 @@ export const TaskRecordSchema = Schema.Struct({
     verifier: Schema.Struct({ passed: Schema.Boolean, failures: Schema.Array(Schema.String) }),
     final_state_sha256: Schema.String,
     answer: Schema.Unknown,
+    /** Written by the pass@k filter (`synth --pass-k K`): passes of K solver attempts; rate = difficulty. */
+    pass_at_k: Schema.optionalKey(Schema.Struct({ k: Schema.Int, passes: Schema.Int, rate: Schema.Finite })),
   }),
 })
 export type TaskRecord = typeof TaskRecordSchema.Type

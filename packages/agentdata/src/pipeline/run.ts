@@ -10,6 +10,7 @@ import { Effect, Schema } from "effect"
 import { loadSandbox } from "../env/sandbox.ts"
 import { loadSqlite } from "../env/sqlite.ts"
 import { collectStats, type DatasetStats, writeCard } from "./card.ts"
+import { defaultFilterSolver, type PassFilter } from "./filter.ts"
 import { type Plan, type PresetName, presets } from "./presets.ts"
 import { allShards, intactShard, manifestPath, type RunManifest, sweepTemporaries, writeShard } from "./synthesize.ts"
 
@@ -37,19 +38,29 @@ export interface SynthOptions {
   readonly worker?: { readonly index: number; readonly count: number }
   /** Write the card at the end (the parent of several workers does it once). */
   readonly card?: boolean
+  /** Keep only tasks with pass@k > 0 under a solver, recording pass rates (pipeline/filter.ts). Default: off. */
+  readonly filter?: PassFilter
 }
 
 export const synthesize = Effect.fn("agentdata.synthesize")(function* (options: SynthOptions) {
   yield* loadRuntimes
   const progress = yield* Progress
   const plan = options.plan ?? presets[options.preset]
-  const manifest: RunManifest = { preset: options.preset, seed: options.seed, plan }
+  const filter = options.filter
+  const manifest: RunManifest = {
+    preset: options.preset,
+    seed: options.seed,
+    plan,
+    ...(filter === undefined
+      ? {}
+      : { filter: { passK: filter.k, solver: filter.solverName ?? defaultFilterSolver.name } }),
+  }
   const text = `${JSON.stringify(manifest, null, 2)}\n`
   const path = manifestPath(options.out)
   if (existsSync(path)) {
     if (readFileSync(path, "utf8") !== text)
       return yield* new AgentDataError({
-        reason: `${options.out} holds a run with another preset or seed; pick a new --out or delete the folder`,
+        reason: `${options.out} holds a run with another preset, seed or filter; pick a new --out or delete the folder`,
       })
     if (!options.resume && options.worker === undefined)
       return yield* new AgentDataError({ reason: `${options.out} already holds a run; add --resume to continue it` })
@@ -67,7 +78,7 @@ export const synthesize = Effect.fn("agentdata.synthesize")(function* (options: 
     const marker =
       existing ??
       (yield* Effect.try({
-        try: () => writeShard(options.out, options.seed, category, plan[category], shard),
+        try: () => writeShard(options.out, options.seed, category, plan[category], shard, filter),
         catch: (error) => new AgentDataError({ reason: error instanceof Error ? error.message : String(error) }),
       }))
     done[category] = (done[category] ?? 0) + marker.tasks

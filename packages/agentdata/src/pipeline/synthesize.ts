@@ -14,6 +14,7 @@ import { Rng, writeFileAtomicSync } from "@ds/core"
 import { synthesizers } from "../categories/index.ts"
 import type { SynthesizedUnit } from "../categories/unit.ts"
 import { type Category, categories } from "../env/environment.ts"
+import { type FilterCounts, filterUnit, type PassFilter } from "./filter.ts"
 import { type CategoryPlan, type Plan, shardCount, tasksOfUnit } from "./presets.ts"
 import type { UnitSpec } from "./record.ts"
 
@@ -44,6 +45,8 @@ export interface ShardMarker {
   readonly byDomain: Readonly<Record<string, number>>
   /** Tool calls per record: count of records with k calls, k = index (last bucket: >= 30). */
   readonly toolCalls: ReadonlyArray<number>
+  /** Tasks the pass@k filter dropped (filtered runs only). */
+  readonly filtered?: FilterCounts
 }
 
 export const shardPath = (out: string, category: Category, shard: number) =>
@@ -76,6 +79,7 @@ export const writeShard = (
   category: Category,
   plan: CategoryPlan,
   shard: number,
+  filter?: PassFilter,
 ): ShardMarker => {
   const first = shard * plan.unitsPerShard
   const last = Math.min(plan.units, first + plan.unitsPerShard)
@@ -84,9 +88,12 @@ export const writeShard = (
   const byDomain: Record<string, number> = {}
   const toolCalls = new Array<number>(31).fill(0)
   let verified = 0
+  const seen = new Set<string>()
+  const filtered: FilterCounts = { unsolvable: 0, duplicates: 0 }
   for (let unit = first; unit < last; unit++) {
     const result = synthesizeUnit(seed, category, unit, tasksOfUnit(plan, unit))
-    for (const record of result.records) {
+    const records = filter === undefined ? result.records : filterUnit(result, filter, seed, seen, filtered)
+    for (const record of records) {
       lines.push(JSON.stringify(record))
       if (record.metadata.verifier.passed) verified++
       bump(byDifficulty, record.metadata.difficulty)
@@ -111,6 +118,7 @@ export const writeShard = (
     byDifficulty,
     byDomain,
     toolCalls,
+    ...(filter === undefined ? {} : { filtered }),
   }
   writeFileAtomicSync(markerPath(out, category, shard), `${JSON.stringify(marker)}\n`)
   return marker
@@ -129,6 +137,8 @@ export interface RunManifest {
   readonly preset: string
   readonly seed: number
   readonly plan: Plan
+  /** Present when the run filters on pass@k. */
+  readonly filter?: { readonly passK: number; readonly solver: string }
 }
 
 export const manifestPath = (out: string) => join(out, "manifest.json")

@@ -47,20 +47,41 @@ const synth = Command.make(
     ),
     workers: Flag.Int("workers").pipe(Flag.withDescription("Processes sharing the shards"), Flag.withDefault(1)),
     worker: Flag.String("worker").pipe(Flag.withDescription("internal: i/n"), Flag.optional),
+    passK: Flag.Int("pass-k").pipe(
+      Flag.withDescription(
+        "Keep only tasks the noisy-oracle baseline solves at least once in K attempts (pass@K > 0), drop duplicates, record pass rates; 0: off",
+      ),
+      Flag.withDefault(0),
+    ),
   },
-  ({ preset, seed, out, resume, workers, worker }) =>
+  ({ preset, seed, out, resume, workers, worker, passK }) =>
     Effect.gen(function* () {
       const dir = resolve(out)
+      const filter = passK > 0 ? { filter: { k: passK } } : {}
       if (worker._tag === "Some") {
         const [index, count] = worker.value.split("/").map(Number) as [number, number]
-        yield* synthesize({ out: dir, preset, seed, resume: true, worker: { index, count }, card: false }).pipe(
-          Effect.provide(Progress.layerSilent),
-        )
+        yield* synthesize({
+          out: dir,
+          preset,
+          seed,
+          resume: true,
+          worker: { index, count },
+          card: false,
+          ...filter,
+        }).pipe(Effect.provide(Progress.layerSilent))
         return
       }
       if (workers > 1) {
         // First pass writes the manifest and checks resume rules; then the workers split the shards.
-        yield* synthesize({ out: dir, preset, seed, resume, worker: { index: 0, count: workers }, card: false }).pipe(
+        yield* synthesize({
+          out: dir,
+          preset,
+          seed,
+          resume,
+          worker: { index: 0, count: workers },
+          card: false,
+          ...filter,
+        }).pipe(
           Effect.provide(Progress.layerTerminal()),
           Effect.andThen(
             Effect.tryPromise({
@@ -78,6 +99,8 @@ const synth = Command.make(
                       dir,
                       "--worker",
                       `${i + 1}/${workers}`,
+                      "--pass-k",
+                      String(passK),
                     ])
                     return new Promise<void>((ok, ko) =>
                       child.on("exit", (code) => (code === 0 ? ok() : ko(new Error(`worker ${i + 1} exited ${code}`)))),
@@ -94,7 +117,9 @@ const synth = Command.make(
         )
         return
       }
-      const stats = yield* synthesize({ out: dir, preset, seed, resume }).pipe(Effect.provide(Progress.layerTerminal()))
+      const stats = yield* synthesize({ out: dir, preset, seed, resume, ...filter }).pipe(
+        Effect.provide(Progress.layerTerminal()),
+      )
       yield* Console.log(
         `${stats.tasks.total} tasks in ${stats.environments.total} environments, ${stats.verified} verified; card: ${dir}/README.md`,
       )
@@ -113,6 +138,10 @@ const synth = Command.make(
     {
       command: "ds agentdata synth --preset paper --seed 1 --out runs/paper --resume",
       description: "Continue after a kill",
+    },
+    {
+      command: "ds agentdata synth --preset quick --seed 1 --out runs/agentdata-pass8 --pass-k 8",
+      description: "Keep tasks with baseline pass@8 > 0, with pass rates",
     },
   ]),
 )

@@ -69,7 +69,7 @@ const absorption = (native: NativeAttentionKernels, s: PhaseSizes, tokens: numbe
   }
 }
 
-/** The x-projections and wo of T tokens as plain sgemms (weights in the reference [out, in] layout). */
+/** The x-projections and wo of T tokens as plain sgemms, sgemv for one token (weights in the reference [out, in] layout). */
 const projectionStep = (native: NativeAttentionKernels, s: PhaseSizes, tokens: number, seed: number) => {
   const layers = [
     { input: "x", in: s.dim, out: s.qLora, output: "qr" },
@@ -86,11 +86,17 @@ const projectionStep = (native: NativeAttentionKernels, s: PhaseSizes, tokens: n
   ])
   for (const l of layers) buffers.set(l.output, new Float32Array(tokens * l.out))
   const weights = layers.map((l, i) => fillRandom(new Float32Array(l.in * l.out), seed + 2 + i, 0.02))
+  const sgemv = tokens === 1 ? native.sgemv : undefined
   return {
     run: () =>
       layers.forEach((l, i) => {
         const a = buffers.get(l.input) as Float32Array
         const c = buffers.get(l.output) as Float32Array
+        // One token: y = W·x as sgemv (sgemm with one row packs the whole weight matrix on every call).
+        if (sgemv !== undefined) {
+          sgemv(false, l.out, l.in, 1, weights[i] as Float32Array, 0, l.in, a, 0, 0, c, 0)
+          return
+        }
         native.sgemm(
           false,
           true,

@@ -123,6 +123,38 @@ describe.skipIf(addon === undefined)("native BLAS (OpenBLAS through N-API)", () 
     expectClose(out, referenceMatMul(a, b, c).values, 1e-5)
   })
 
+  it("sgemv equals sgemm with one row, both orientations, at offsets, with alpha and beta (beta 0 overwrites NaN)", () => {
+    const sgemv = blas.sgemv
+    expect(sgemv).toBeDefined()
+    if (sgemv === undefined) return
+    // A: 5 x 7 inside a longer array (lda 9, offset 4); y = 2·op(A)·x + beta·y.
+    const [m, n, lda] = [5, 7, 9]
+    const a = seededValues(4 + m * lda, 11)
+    for (const trans of [false, true]) {
+      const [xLen, yLen] = trans ? [m, n] : [n, m]
+      const x = seededValues(1 + xLen, 12)
+      for (const beta of [0, 0.5]) {
+        const start = beta === 0 ? Number.NaN : 3
+        const y = new Float32Array(2 + yLen + 1).fill(start)
+        y[0] = 9
+        y[y.length - 1] = 9
+        sgemv(trans, m, n, 2, a, 4, lda, x, 1, beta, y, 1)
+        // The same product as a one-row sgemm: [1, xLen] · op(A)ᵀ-or-A.
+        const expected = new Float32Array(yLen).fill(beta === 0 ? 0 : 3)
+        blas.sgemm(false, !trans, 1, yLen, xLen, 2, x, 1, xLen, a, 4, lda, beta, expected, 0, yLen)
+        expectClose(y.subarray(1, 1 + yLen), expected, 1e-5)
+        expect([y[0], y[y.length - 1]]).toEqual([9, 9])
+      }
+    }
+    expect(() => sgemv(false, m, n, 1, a, 4, lda, new Float32Array(n - 1), 0, 0, new Float32Array(m), 0)).toThrow(
+      /x lies outside/,
+    )
+    expect(() => sgemv(false, m, n, 1, a, 4, lda, new Float32Array(n), 0, 0, new Float32Array(m), 1)).toThrow(
+      /y lies outside/,
+    )
+    expect(() => sgemv(false, m, n, 1, a, 4, n - 1, new Float32Array(n), 0, 0, new Float32Array(m), 0)).toThrow(/lda/)
+  })
+
   it("works in place on a view of WebAssembly memory (the wasm heap case)", () => {
     const memory = new wasmMemory({ initial: 1 })
     const heap = new Float32Array(memory.buffer, 1024, 48)

@@ -4,6 +4,9 @@
  *   C[i] = alpha · op(A[i]) · op(B[i]) + beta · C[i]      op(X) = X or Xᵀ, row-major, i over the batch
  *
  *   sgemm(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc)
+ *   sgemv(transA, m, n, alpha, a, aOffset, lda, x, xOffset, beta, y, yOffset)
+ *       y = alpha · op(A) · x + beta · y   A row-major m x n (op(A) = Aᵀ: x has m entries, y has n), unit strides:
+ *       a single-row product (a decode step's projection) without sgemm's packing of the whole weight matrix
  *   sgemmBatched(transA, transB, m, n, k, alpha, a, aOffsets, lda, b, bOffsets, ldb, beta, c, cOffsets, ldc)
  *   setThreads(n) -> previous count;  getThreads() -> count;  info() -> { config, corename, threads }
  *
@@ -94,6 +97,34 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value sgemv(napi_env env, napi_callback_info info) {
+  napi_value argv[12];
+  bool trans;
+  int64_t m, n, lda, a_off, x_off, y_off;
+  float alpha, beta, *a, *x, *y;
+  size_t a_len, x_len, y_len;
+  if (!ds_args(env, info, 12, argv) || !ds_get_bool(env, argv[0], "transA", &trans)) return NULL;
+  if (!ds_get_int(env, argv[1], "m", 0, MAX_BLASINT, &m) || !ds_get_int(env, argv[2], "n", 0, MAX_BLASINT, &n)) return NULL;
+  if (!ds_get_f32(env, argv[3], "alpha", &alpha) || !ds_get_f32_array(env, argv[4], "a", &a, &a_len)) return NULL;
+  if (!ds_get_int(env, argv[5], "aOffset", 0, INT64_MAX >> 11, &a_off)) return NULL;
+  if (!ds_get_int(env, argv[6], "lda", 1, MAX_BLASINT, &lda)) return NULL;
+  if (!ds_get_f32_array(env, argv[7], "x", &x, &x_len) || !ds_get_int(env, argv[8], "xOffset", 0, INT64_MAX >> 11, &x_off)) return NULL;
+  if (!ds_get_f32(env, argv[9], "beta", &beta) || !ds_get_f32_array(env, argv[10], "y", &y, &y_len)) return NULL;
+  if (!ds_get_int(env, argv[11], "yOffset", 0, INT64_MAX >> 11, &y_off)) return NULL;
+  const int64_t x_count = trans ? m : n, y_count = trans ? n : m;
+  if (lda < n) return ds_throw_range(env, "ds native: lda is smaller than the row length of A");
+  if (!ds_in_bounds(a_off, extent(m, n, lda), a_len)) return ds_throw_range(env, "ds native: A lies outside its Float32Array");
+  if (!ds_in_bounds(x_off, x_count, x_len)) return ds_throw_range(env, "ds native: x lies outside its Float32Array");
+  if (!ds_in_bounds(y_off, y_count, y_len)) return ds_throw_range(env, "ds native: y lies outside its Float32Array");
+  if (y_count == 0) return NULL;
+  /* beta = 0 overwrites y (garbage or NaN included, as sgemm does); an empty sum leaves beta · y. */
+  for (int64_t i = 0; i < y_count && (beta == 0.0f || x_count == 0); i++) y[y_off + i] = beta == 0.0f ? 0.0f : beta * y[y_off + i];
+  if (x_count == 0) return NULL;
+  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, alpha, a + a_off,
+              (blasint)lda, x + x_off, 1, beta, y + y_off, 1);
+  return NULL;
+}
+
 static int64_t offset_at(const void* data, bool is_signed, size_t i) {
   return is_signed ? (int64_t)((const int32_t*)data)[i] : (int64_t)((const uint32_t*)data)[i];
 }
@@ -151,6 +182,7 @@ static napi_value blas_info(napi_env env, napi_callback_info info) {
 static const ds_method methods[] = {
     {"sgemm", sgemm},
     {"sgemmBatched", sgemm_batched},
+    {"sgemv", sgemv},
     {"setThreads", set_threads},
     {"getThreads", get_threads},
     {"blasInfo", blas_info},

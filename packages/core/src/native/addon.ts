@@ -60,6 +60,24 @@ export interface NativeBlas {
     cOffsets: Uint32Array | Int32Array,
     ldc: number,
   ) => void
+  /**
+   * y = alpha · op(A) · x + beta · y with A row-major m × n (transA: x has m entries, y n), unit strides, bounds-checked:
+   * one row times a weight matrix without sgemm's packing of the matrix. Absent from addons built before it.
+   */
+  readonly sgemv?: (
+    transA: boolean,
+    m: number,
+    n: number,
+    alpha: number,
+    a: Float32Array,
+    aOffset: number,
+    lda: number,
+    x: Float32Array,
+    xOffset: number,
+    beta: number,
+    y: Float32Array,
+    yOffset: number,
+  ) => void
   /** Sets OpenBLAS's thread count; returns the previous count. */
   readonly setThreads: (threads: number) => number
   readonly getThreads: () => number

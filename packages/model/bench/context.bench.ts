@@ -14,7 +14,8 @@
  *                   at steps 100 and 1,024
  *
  * The context is prefilled once per N (fused, 1,024-token chunks); every timed step then decodes at position N
- * again (a write at N rolls the sequence back), so each path times the same step. Results:
+ * again (a write at N rolls the sequence back), so each path times the same step. RSS is read after a full
+ * collection when node runs with --expose-gc (`node --expose-gc --conditions=@ds/source --import tsx bench/context.bench.ts`). Results:
  * bench-results/model-context.json.
  */
 import {
@@ -48,6 +49,11 @@ const longest = Math.max(...contexts)
 const config: ModelConfig = decodeModelConfig({ ...smallPreset, vocab_size: 263, max_seq_len: longest + 1100 })
 const prefillChunk = 1024
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20)
+/** RSS in MiB, after a full collection when node runs with --expose-gc (so unreclaimed garbage is not counted). */
+const rssMiB = () => {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  return mib(process.memoryUsage().rss)
+}
 
 const paths: ReadonlyArray<{ readonly name: string; readonly options: ForwardOptions }> = [
   { name: "dense", options: { attention: "reference", selection: "dense" } },
@@ -90,7 +96,7 @@ const decodeRates = async (model: Model) => {
       "fused/dense": fused / (rates.dense as number),
       "fused/reference DSA": fused / (rates["reference DSA"] as number),
       "prefill s": prefillSeconds,
-      "rss MiB": mib(process.memoryUsage().rss),
+      "rss MiB": rssMiB(),
     })
   }
   return rows
@@ -136,7 +142,7 @@ const generation = (model: Model) => {
     rng: Rng.make(3),
     onToken: ({ index }) => {
       if (index + 1 === 100 || index + 1 === 1024)
-        marks[`step ${index + 1}`] = { tensors: tf.memory().numTensors, rssMiB: mib(process.memoryUsage().rss) }
+        marks[`step ${index + 1}`] = { tensors: tf.memory().numTensors, rssMiB: rssMiB() }
     },
   })
   return { ...marks, seconds: (performance.now() - started) / 1000 }

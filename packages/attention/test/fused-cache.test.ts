@@ -222,23 +222,44 @@ describe("8-bit index keys", () => {
     return { cache, q, w, score }
   }
 
-  itNative("score as the float formula over dequantised queries and keys", () => {
-    const [tokens, heads, dim, keyCount] = [3, 5, 16, 41]
-    const { cache, q, w, score } = int8Case(tokens, heads, dim, keyCount)
-    const scores = score()
+  /** Σ_j w · ReLU(dequantised q · dequantised k), the formula the 8-bit kernels compute. */
+  const int8Expected = (
+    c: ReturnType<typeof int8Case>,
+    tokens: number,
+    heads: number,
+    dim: number,
+    keyCount: number,
+  ) => {
     const expected = new Float32Array(tokens * keyCount)
     for (let t = 0; t < tokens; t++)
       for (let s = 0; s < keyCount; s++) {
-        const k = dequantizedKey(cache, s)
+        const k = dequantizedKey(c.cache, s)
         let total = 0
         for (let j = 0; j < heads; j++) {
-          const qj = quantizeRow(q.subarray((t * heads + j) * dim, (t * heads + j + 1) * dim))
+          const qj = quantizeRow(c.q.subarray((t * heads + j) * dim, (t * heads + j + 1) * dim))
           const dot = qj.reduce((acc, v, d) => acc + v * (k[d] as number), 0)
-          total += (w[t * heads + j] as number) * Math.max(dot, 0)
+          total += (c.w[t * heads + j] as number) * Math.max(dot, 0)
         }
         expected[t * keyCount + s] = total
       }
-    expect(allCloseExcess(scores, expected, 1e-5, 1e-4)).toBeLessThanOrEqual(0)
+    return expected
+  }
+
+  itNative("score as the float formula over dequantised queries and keys, on every instruction path", () => {
+    // 5 heads: one row group padded with zero rows; 16 heads: two full groups of 8.
+    for (const heads of [5, 16]) {
+      const [tokens, dim, keyCount] = [3, 16, 41]
+      const c = int8Case(tokens, heads, dim, keyCount)
+      const expected = int8Expected(c, tokens, heads, dim, keyCount)
+      for (const isa of [undefined, "avx2", "scalar"]) {
+        if (isa !== undefined) process.env.DS_ATTENTION_ISA = isa
+        try {
+          expect(allCloseExcess(c.score(), expected, 1e-5, 1e-4)).toBeLessThanOrEqual(0)
+        } finally {
+          delete process.env.DS_ATTENTION_ISA
+        }
+      }
+    }
   })
 
   itNative("give the same scores on every instruction path (AVX-512 VNNI, AVX2, scalar), two threads included", () => {

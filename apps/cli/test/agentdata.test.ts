@@ -52,8 +52,11 @@ describe("ds agentdata", () => {
   it("--help lists the subcommands and shows examples", async () => {
     const help = await runDs(["agentdata", "--help"])
     expect(help.code, help.stderr).toBe(0)
-    for (const sub of ["synth", "verify", "export", "stats", "solve"]) expect(help.stdout).toContain(sub)
+    for (const sub of ["synth", "verify", "export", "stats", "solve", "demo"]) expect(help.stdout).toContain(sub)
     const synthHelp = await runDs(["agentdata", "synth", "--help"])
     expect(synthHelp.stdout).toContain("ds agentdata synth --preset quick --seed 1 --out runs/agentdata")
+    expect(synthHelp.stdout).toContain("--pass-k")
+    const demoHelp = await runDs(["agentdata", "demo", "--help"])
+    expect(demoHelp.stdout).toContain("ds agentdata demo --quick")
   }, 600_000)
 })

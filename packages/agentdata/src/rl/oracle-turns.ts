@@ -10,6 +10,7 @@
  */
 import type { Environment, Task } from "../env/environment.ts"
 import type { TaskRecord } from "../pipeline/record.ts"
+import { AgentDataError } from "../pipeline/run.ts"
 import { renderAssistantTurn, ToolEnvironment, type ToolEnvOptions } from "./tool-env.ts"
 
 export interface TurnExample {
@@ -17,7 +18,7 @@ export interface TurnExample {
   readonly completion: string
 }
 
-/** One example per oracle turn; throws when the replayed oracle does not earn reward 1 (a synthesis bug). */
+/** One example per oracle turn; throws `AgentDataError` when the replayed oracle does not earn reward 1 (a synthesis bug). */
 export const oracleTurnExamples = (
   env: Environment,
   task: Task,
@@ -37,7 +38,9 @@ export const oracleTurnExamples = (
       prompt += completion + step.observation
     }
     if (!episode.done || episode.reward() !== 1)
-      throw new Error(`the oracle of ${task.id} does not pass when replayed as model turns`)
+      throw new AgentDataError({
+        reason: `the oracle of ${task.id} does not pass when replayed as model turns (a synthesis or template bug; report it)`,
+      })
     return examples
   } finally {
     episode.close()

@@ -166,9 +166,9 @@ typedef void (*block_fn)(const i8_job*, const int8_t*, const int8_t*, const floa
 static block_fn pick_block_fn(void) {
   const char* cap = getenv("DS_ATTENTION_ISA");
   const bool scalar_only = cap != NULL && strcmp(cap, "scalar") == 0;
-  const bool avx2_only = cap != NULL && strcmp(cap, "avx2") == 0;
   if (scalar_only) return block_scores_scalar;
 #ifdef DS_X86
+  const bool avx2_only = cap != NULL && strcmp(cap, "avx2") == 0;
   __builtin_cpu_init();
   if (!avx2_only && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni")) return block_scores_vnni;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return block_scores_avx2;

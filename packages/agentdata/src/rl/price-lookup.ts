@@ -4,6 +4,9 @@
  * the verifier compares the submitted price with the table. A solver has to copy the code from the prompt into a
  * call and the number from the tool result into the submission, so the tool result is needed to pass (a policy
  * that ignores it guesses one price in 90), and each episode is two short turns in DeepSeek-V3.2's format.
+ * The code is quoted in the prompt (`Price of "K7"?`) so that a byte-level BPE splits it into the same tokens as
+ * in the call's `">K7</`: unquoted, the letter follows a space and becomes another token (" K" against "K"), and the
+ * tiny model has to learn 24 letter pairs instead of copying.
  *
  * It goes through the same synthesis loop as the eight domains (data, tools, propose, check), but is not part of the
  * presets: `ds agentdata demo` trains on it.
@@ -49,7 +52,7 @@ export const priceLookup: Domain = {
     const code = String(row?.code)
     const price = num(row, "price")
     return {
-      prompt: `Price of ${code}?`,
+      prompt: `Price of "${code}"?`,
       solve: (call) => {
         const found = asRecord(call("price", { code }))
         call("submit", { price: found.price })

@@ -14,7 +14,7 @@
  *                       values         H × [T, E] · v[h] [E, v]                             (batched over heads)
  *
  * blas GFLOP/s = Σ product FLOPs / Σ product time (multiply-adds count 2); a path's efficiency is its GFLOP/s over
- * that figure (docs/compute.md §6).
+ * that figure (docs/compute.md §7).
  */
 import type { NativeAttentionKernels } from "../src/index.ts"
 import type { PhaseSizes } from "./setup.ts"

@@ -5,7 +5,7 @@ import { initBackend } from "../src/index.ts"
 import { registerFastKernels, restoreStockKernels } from "../src/kernels/index.ts"
 import { seededValues } from "./kernels-cases.ts"
 
-// Tile, Concat and the broadcasting comparisons on wasm (src/kernels/layout-copy.ts). Laws: each equals the stock
+// Tile, Concat and the broadcasting comparisons on wasm (src/kernels/layout-copy.ts), and Identity (identity.ts). Laws: each equals the stock
 // wasm kernel and the cpu backend bit for bit on random shapes (ranks 0-5, zero sizes, float32/int32/bool,
 // broadcasting either side, NaN and ties for comparisons); gradients through tile and concat are unchanged; and
 // none of them reads a tensor back to the host.
@@ -145,6 +145,19 @@ describe("fast Tile, Concat and comparisons on wasm", () => {
         return [read(gx as tf.Tensor), read(gy as tf.Tensor)]
       })
     expect(gradients()).toEqual(onStock(gradients))
+  })
+
+  it("Identity shares the data: a clone outlives its source and both free exactly once", () => {
+    const before = tf.memory().numBytes
+    const x = tf.tensor([1, 2, 3, 4], [2, 2])
+    const y = tf.clone(x)
+    const z = tf.grad((v: tf.Tensor) => tf.sum(tf.add(v, v)))(x)
+    x.dispose()
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3, 4])
+    expect(Array.from(z.dataSync())).toEqual([2, 2, 2, 2])
+    tf.dispose([y, z])
+    expect(tf.memory().numBytes).toBe(before)
+    expect(Array.from(onStock(() => tf.tidy(() => tf.clone(tf.range(0, 3)).dataSync())))).toEqual([0, 1, 2])
   })
 
   it("never reads a tensor back to the host", () => {

@@ -4,7 +4,7 @@
  * wasm: BatchMatMul and _FusedMatMul (fast transposed/batched paths; native OpenBLAS when the addon loads),
  *       GatherV2 (row copies), UnsortedSegmentSum (linear; wasm has none), Slice and SplitV (run copies inside the
  *       heap; stock reads the tensor to the host and, above rank 4, goes element by element), Tile, Concat and the
- *       broadcasting comparisons (row copies and loops on the heap, layout-copy.ts).
+ *       broadcasting comparisons (row copies and loops on the heap, layout-copy.ts), Identity (shared data, no copy).
  * cpu:  UnsortedSegmentSum (linear; the stock one is quadratic). The cpu backend otherwise stays the stock
  *       reference.
  * all backends: gradients tfjs lacks (gradients.ts), registered as composites of tfjs ops.
@@ -17,6 +17,7 @@ import { wasmBatchMatMul } from "./batch-mat-mul.ts"
 import { wasmFusedMatMul } from "./fused-mat-mul.ts"
 import { wasmGatherV2 } from "./gather.ts"
 import { registerMissingGradients } from "./gradients.ts"
+import { wasmIdentity } from "./identity.ts"
 import { comparisons, wasmComparison, wasmConcat, wasmTile } from "./layout-copy.ts"
 import { type FastBackendName, overriddenKernels, overrideKernel, restoreKernels } from "./registry.ts"
 import { wasmSlice, wasmSplitV } from "./slice.ts"
@@ -58,6 +59,7 @@ const registerWasm = (): void => {
   overrideKernel("UnsortedSegmentSum", "wasm", unsortedSegmentSumKernel("wasm"))
   overrideKernel("Slice", "wasm", wasmSlice)
   overrideKernel("SplitV", "wasm", wasmSplitV)
+  overrideKernel("Identity", "wasm", wasmIdentity)
   overrideKernel("Tile", "wasm", wasmTile)
   overrideKernel("Concat", "wasm", wasmConcat)
   for (const op of comparisons) overrideKernel(op, "wasm", wasmComparison(op))

@@ -59,7 +59,7 @@ export const agentDemoPresets: Readonly<Record<"quick" | "full", AgentDemoPreset
     validationTasks: 24,
     testTasks: 48,
     sftChunkSteps: 25,
-    sftMaxSteps: 400,
+    sftMaxSteps: 800,
     sftTargetAccuracy: 0.3,
     sftBatch: 8,
     sftLearningRate: 5e-3,

@@ -110,6 +110,24 @@ describe("DeepSeek-V3.2 chat template", () => {
     expect(JSON.parse(parsed.tool_calls?.[0]?.function.arguments as string)).toEqual({ a: 1, note: "x" })
   })
 
+  it("a tool call without arguments round-trips through render and parse", () => {
+    const calls = [
+      { type: "function" as const, function: { name: "list_recipes", arguments: "{}" } },
+      { type: "function" as const, function: { name: "price", arguments: JSON.stringify({ code: "K7" }) } },
+    ]
+    const text = encodeChat([
+      { role: "user", content: "go" },
+      { role: "assistant", content: "", tool_calls: calls },
+    ])
+    const block = text.slice(text.indexOf("\n\n<｜DSML｜function_calls>"), text.lastIndexOf("<｜end▁of▁sentence｜>"))
+    expect(block).toContain('<｜DSML｜invoke name="list_recipes">\n\n</｜DSML｜invoke>')
+    const parsed = parseCompletion(`${block}<｜end▁of▁sentence｜>`)
+    expect(parsed.tool_calls?.map((c) => [c.function.name, JSON.parse(c.function.arguments as string)])).toEqual([
+      ["list_recipes", {}],
+      ["price", { code: "K7" }],
+    ])
+  })
+
   it("parses reasoning and content of a thinking-mode completion", () => {
     expect(parseCompletion("let me see</think>4<｜end▁of▁sentence｜>", "thinking")).toEqual({
       role: "assistant",

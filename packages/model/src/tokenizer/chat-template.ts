@@ -231,7 +231,8 @@ const parseToolCalls = (text: string, from: number): { calls: Array<ToolCall>; n
     at = head.next
     if (head.stop === end) return { calls, next: at }
     let part = readUntil(text, at, [`<${dsml}parameter`, `</${dsml}invoke`])
-    const name = /^\s*name="(.*?)">\n$/s.exec(part.content)?.[1]
+    // A call without arguments renders as `name="x">\n\n</invoke>` (the reference joins zero parameters).
+    const name = /^\s*name="(.*?)">\n\n?$/s.exec(part.content)?.[1]
     if (name === undefined) throw parseError("malformed tool name")
     at = part.next
     const args: Record<string, unknown> = {}

@@ -201,8 +201,8 @@ const coldStartStage = (config: PipelineConfig) => {
             decodeModelConfig({
               ...presets[config.model.preset],
               max_seq_len: config.model.maxSeqLen,
-              // Every key selected: DSA's top-k equals dense attention at these lengths, and the tiny preset's
-              // 16 would make every training step pay for the sparse selection (measured 3x slower).
+              // Every key selected: DSA's top-k then equals dense attention (docs/attention.md §12), so the roles
+              // are learnt without an untrained indexer choosing what each token may see.
               index_topk: config.model.maxSeqLen,
               vocab_size: tokenizer.vocabSize,
             }),

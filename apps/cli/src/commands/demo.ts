@@ -5,11 +5,10 @@
  */
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import { percent } from "../format.ts"
 import { demoOutDir, demoProgram } from "../recipes/demo.ts"
 import { attentionFlag, backendFlag, seedFlag, useAttention } from "./options.ts"
 import { computeLayer } from "./run-compute.ts"
-
-const percent = (x: number) => `${(100 * x).toFixed(1)}%`
 
 export const demo = Command.make(
   "demo",

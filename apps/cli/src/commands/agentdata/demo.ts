@@ -4,11 +4,10 @@
  */
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import { percent } from "../../format.ts"
 import { agentDemoOutDir, agentDemoProgram } from "../../recipes/agentdata-demo.ts"
 import { backendFlag, seedFlag } from "../options.ts"
 import { computeLayer } from "../run-compute.ts"
-
-const percent = (x: number) => `${(100 * x).toFixed(1)}%`
 
 export const agentdataDemo = Command.make(
   "demo",
